@@ -1,0 +1,10 @@
+//! GAttANet Explorer: CNNs with global attention agreement (GAttANet) and attention-based
+//! aggregation (PatchConvNet), one inspection API shared by the CLI, the page and the GPU engine.
+pub mod error;
+pub mod inspect;
+pub mod model;
+pub mod preprocess;
+pub mod viz;
+
+pub use error::{Error, Result};
+pub use inspect::{inspect, Aggregation, Inspection, InspectOptions, LayerKind, LayerMaps, Pass, TopClass};
