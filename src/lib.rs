@@ -8,3 +8,5 @@ pub mod viz;
 
 pub use error::{Error, Result};
 pub use inspect::{inspect, Aggregation, Inspection, InspectOptions, LayerKind, LayerMaps, Pass, TopClass};
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;

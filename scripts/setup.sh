@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Idempotent tool installer for GAttANet Explorer on a fresh Debian machine that already
+# has Rust (rustup), Node/npm and apt. See docs/toolchain.md (shared) for why each version.
+#
+# Usage: scripts/setup.sh STEP...        install only the named steps
+#        scripts/setup.sh all            every step below
+#        scripts/setup.sh env            print the PATH line for the project-local tools
+#                                        (use: eval "$(scripts/setup.sh env)")
+# Steps:
+#   wasm          rustup target add wasm32-unknown-unknown
+#   trunk         cargo install trunk 0.21.14 (0.22+ needs rustc 1.96.1)
+#   wasm-bindgen  cargo install wasm-bindgen-cli at the exact version in Cargo.lock
+#                 (without --locked: its lockfile pins a crate this registry lacks)
+#   wasm-opt      npm binaryen@132 into .tools/ (Debian's binaryen 108 cannot parse
+#                 wasm-bindgen 0.2.130 output; trunk wants "version_132" on PATH)
+#   browser       apt chromium + chromium-driver; npm playwright-core into .tools/
+#   vulkan        apt mesa-vulkan-drivers (lavapipe, for native wgpu tests)
+#
+# Each step checks first and prints one line; apt-get update runs only when an apt
+# install is needed. Cargo tools go to the default cargo bin dir; npm tools to .tools/.
+set -Eeuo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+TOOLS_BIN="$TOOLS/node_modules/.bin"
+TRUNK_VERSION="0.21.14"
+BINARYEN_VERSION="132"
+PLAYWRIGHT_VERSION="1.65.1"
+
+log() { echo "[setup] $*"; }
+die() { echo "[setup] ERROR: $*" >&2; exit 1; }
+
+# Report the failing command instead of dying silently under `set -e`.
+trap 'rc=$?; echo "[setup] ERROR: command failed (exit $rc) at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+# rustup's env file may not be sourced in non-login shells (CI).
+if ! command -v cargo >/dev/null 2>&1 && [ -f "${CARGO_HOME:-$HOME/.cargo}/env" ]; then
+  # shellcheck disable=SC1091
+  . "${CARGO_HOME:-$HOME/.cargo}/env"
+fi
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+case ":$PATH:" in *":$CARGO_BIN:"*) ;; *) export PATH="$CARGO_BIN:$PATH" ;; esac
+case ":$PATH:" in *":$TOOLS_BIN:"*) ;; *) export PATH="$TOOLS_BIN:$PATH" ;; esac
+
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found: $2"; }
+
+elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+
+# --- privileged apt, only when something is missing ---------------------------------
+SUDO=""
+APT_UPDATED=0
+apt_install() {
+  need apt-get "this installer expects a Debian/Ubuntu machine"
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "apt packages ($*) need root, and sudo is not available"
+    SUDO="sudo"
+  fi
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    $SUDO apt-get update -qq || die "apt-get update failed"
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" || die "apt-get install $* failed"
+}
+dpkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# npm packages go to the gitignored project-local .tools/ (a package.json there keeps
+# every package installed by earlier steps when a later step adds one).
+npm_install() {
+  need npm "install Node.js/npm first"
+  mkdir -p "$TOOLS"
+  [ -f "$TOOLS/package.json" ] || echo '{ "private": true, "description": "GAttANet Explorer build/test tools (scripts/setup.sh)" }' > "$TOOLS/package.json"
+  npm install --prefix "$TOOLS" --save-exact --no-audit --no-fund --loglevel=error "$@" || die "npm install $* failed"
+}
+
+# Exact wasm-bindgen version from Cargo.lock (the CLI must match the crate exactly).
+lock_version() {
+  awk -v n="$1" '$0 == "name = \"" n "\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+# --- steps ----------------------------------------------------------------------------
+step_wasm() {
+  need rustup "install Rust with rustup first (https://rustup.rs)"
+  if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    log "wasm32-unknown-unknown target already installed"
+  else
+    log "installing rust target wasm32-unknown-unknown ..."
+    local t0; t0=$(date +%s)
+    rustup target add wasm32-unknown-unknown || die "rustup target add wasm32-unknown-unknown failed"
+    log "wasm32-unknown-unknown installed ($(elapsed "$t0"))"
+  fi
+}
+
+step_trunk() {
+  if command -v trunk >/dev/null 2>&1 && trunk --version 2>/dev/null | grep -qw "$TRUNK_VERSION"; then
+    log "trunk $TRUNK_VERSION already installed"
+  else
+    need cargo "install Rust with rustup first"
+    log "installing trunk $TRUNK_VERSION (cargo install, ~7 min on 2 cores) ..."
+    local t0; t0=$(date +%s)
+    cargo install trunk --locked --version "=$TRUNK_VERSION" || die "cargo install trunk $TRUNK_VERSION failed"
+    trunk --version | grep -qw "$TRUNK_VERSION" || die "trunk on PATH is not $TRUNK_VERSION: $(command -v trunk)"
+    log "trunk $TRUNK_VERSION installed ($(elapsed "$t0"))"
+  fi
+}
+
+step_wasm_bindgen() {
+  local v; v="$(lock_version wasm-bindgen)"
+  [ -n "$v" ] || die "no wasm-bindgen entry in $ROOT/Cargo.lock"
+  if command -v wasm-bindgen >/dev/null 2>&1 && [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$v" ] \
+     && command -v wasm-bindgen-test-runner >/dev/null 2>&1; then
+    log "wasm-bindgen-cli $v already installed"
+  else
+    need cargo "install Rust with rustup first"
+    log "installing wasm-bindgen-cli $v (cargo install, ~3 min on 2 cores) ..."
+    local t0; t0=$(date +%s)
+    # No --locked: the published lockfile pins webpki-roots 1.0.11, absent from our registry.
+    cargo install wasm-bindgen-cli --version "=$v" || die "cargo install wasm-bindgen-cli $v failed"
+    [ "$(wasm-bindgen --version | awk '{print $2}')" = "$v" ] || die "wasm-bindgen on PATH is not $v: $(command -v wasm-bindgen)"
+    log "wasm-bindgen-cli $v installed ($(elapsed "$t0"))"
+  fi
+}
+
+step_wasm_opt() {
+  if [ -x "$TOOLS_BIN/wasm-opt" ] && "$TOOLS_BIN/wasm-opt" --version 2>/dev/null | grep -q "version_$BINARYEN_VERSION"; then
+    log "wasm-opt version_$BINARYEN_VERSION already installed in .tools"
+  else
+    log "installing wasm-opt (npm binaryen@$BINARYEN_VERSION) into .tools ..."
+    local t0; t0=$(date +%s)
+    npm_install "binaryen@$BINARYEN_VERSION"
+    "$TOOLS_BIN/wasm-opt" --version | grep -q "version_$BINARYEN_VERSION" || die "wasm-opt in .tools is not version_$BINARYEN_VERSION"
+    log "wasm-opt version_$BINARYEN_VERSION installed ($(elapsed "$t0"))"
+  fi
+  # trunk finds wasm-opt only on PATH: tell the caller how to put it there.
+  log "wasm-opt needs PATH: export PATH=\"$TOOLS_BIN:\$PATH\""
+}
+
+step_browser() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    log "chromium + chromium-driver already installed"
+  else
+    log "installing chromium + chromium-driver (apt) ..."
+    local t0; t0=$(date +%s)
+    apt_install chromium chromium-driver
+    log "chromium + chromium-driver installed ($(elapsed "$t0"))"
+  fi
+  if [ -f "$TOOLS/node_modules/playwright-core/package.json" ] \
+     && grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$TOOLS/node_modules/playwright-core/package.json"; then
+    log "playwright-core $PLAYWRIGHT_VERSION already installed in .tools"
+  else
+    log "installing playwright-core $PLAYWRIGHT_VERSION (npm) into .tools ..."
+    local t0; t0=$(date +%s)
+    # playwright-core downloads no browser; tests drive /usr/bin/chromium.
+    npm_install "playwright-core@$PLAYWRIGHT_VERSION"
+    log "playwright-core $PLAYWRIGHT_VERSION installed ($(elapsed "$t0"))"
+  fi
+}
+
+step_vulkan() {
+  if dpkg_installed mesa-vulkan-drivers; then
+    log "mesa-vulkan-drivers already installed"
+  else
+    log "installing mesa-vulkan-drivers (apt) ..."
+    local t0; t0=$(date +%s)
+    apt_install mesa-vulkan-drivers
+    log "mesa-vulkan-drivers installed ($(elapsed "$t0"))"
+  fi
+}
+
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+[ $# -gt 0 ] || { usage; exit 2; }
+for arg in "$@"; do
+  case "${arg#--}" in
+    wasm) step_wasm ;;
+    trunk) step_trunk ;;
+    wasm-bindgen) step_wasm_bindgen ;;
+    wasm-opt) step_wasm_opt ;;
+    browser) step_browser ;;
+    vulkan) step_vulkan ;;
+    all) step_wasm; step_trunk; step_wasm_bindgen; step_wasm_opt; step_browser; step_vulkan ;;
+    env) echo "export PATH=\"$TOOLS_BIN:$CARGO_BIN:\$PATH\"" ;;
+    -h|help) usage ;;
+    *) usage >&2; die "unknown step '$arg'" ;;
+  esac
+done

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The one command that runs every test of GAttANet Explorer (CI: .ci/run calls it).
+#
+# Usage: scripts/test.sh            every stage, in order
+#        scripts/test.sh STAGE...   only those stages (native, wasm, page)
+#
+# Stages (each installs only what it needs, through scripts/setup.sh):
+#   native  cargo test --locked --all-targets: unit, integration and CLI tests, and every
+#           binary and example compiled natively.
+#   wasm    cargo check --lib for wasm32-unknown-unknown: the library must build for the page.
+#   page    trunk build --release --offline of the real page (index.html -> dist/), then
+#           checks dist/ has the html, js and wasm; prints the wasm+js transfer size (gzip).
+#
+# Budget: CI allows 90 min from a clean clone with nothing installed. Measured on 2 cores:
+# see the "Set up" section of README.md. To add a stage (browser tests, GPU tests): write a
+# stage_NAME function, add NAME to ALL_STAGES; stages run in that order.
+set -Eeuo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+ALL_STAGES=(native wasm page)
+
+log() { echo "[test] $*"; }
+
+# ---- bookkeeping: time each stage, print a summary even when a stage fails -----------
+SUMMARY=()
+CURRENT=""
+T_START=$(date +%s)
+STAGE_T0=0
+fmt() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+finish() {
+  local rc=$?
+  if [ -n "$CURRENT" ]; then
+    SUMMARY+=("FAIL  $CURRENT ($(fmt $(( $(date +%s) - STAGE_T0 ))))")
+  fi
+  echo
+  echo "[test] ==================== summary ===================="
+  local line
+  for line in "${SUMMARY[@]}"; do echo "[test] $line"; done
+  if [ "$rc" -eq 0 ]; then
+    echo "[test] all stages passed in $(fmt $(( $(date +%s) - T_START )))"
+  else
+    echo "[test] FAILED (exit $rc) after $(fmt $(( $(date +%s) - T_START )))"
+  fi
+}
+trap finish EXIT
+run_stage() {
+  CURRENT="$1"; STAGE_T0=$(date +%s)
+  echo
+  log "==================== stage: $1 ===================="
+  "stage_$1"
+  SUMMARY+=("ok    $1 ($(fmt $(( $(date +%s) - STAGE_T0 ))))${STAGE_NOTE:+  - $STAGE_NOTE}")
+  CURRENT=""; STAGE_NOTE=""
+}
+STAGE_NOTE=""
+
+eval "$(scripts/setup.sh env)"   # cargo bin dir and .tools/node_modules/.bin on PATH
+
+# wgpu/Mesa print "XDG_RUNTIME_DIR is invalid or not set" on every run without one.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/gattanet-xdg-$(id -u)"
+  mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+fi
+
+# ---- stages ---------------------------------------------------------------------------
+
+stage_native() {
+  # Debug-profile tests, not --release: Cargo.toml builds every dependency at opt-level 3
+  # in dev/test (candle's kernels run at release speed) and our crate at opt-level 1, so
+  # numeric tests are fast while debug assertions and overflow checks stay on in our code.
+  # --release would turn those checks off and re-optimise our crate at opt-level 3 for
+  # little gain (the hot loops are in dependencies).
+  cargo test --locked --all-targets
+}
+
+stage_wasm() {
+  scripts/setup.sh wasm
+  cargo check --locked --lib --target wasm32-unknown-unknown
+}
+
+stage_page() {
+  scripts/setup.sh wasm trunk wasm-bindgen wasm-opt
+  cargo fetch --locked   # trunk --offline also passes --offline to cargo
+  rm -rf dist
+  trunk build --release --offline
+  local html wasm js
+  html=dist/index.html
+  wasm=$(find dist -maxdepth 1 -name 'app-*_bg.wasm' | head -n1)
+  js=$(find dist -maxdepth 1 -name 'app-*.js' | head -n1)
+  [ -f "$html" ] || { log "dist/index.html missing"; return 1; }
+  [ -n "$wasm" ] && [ -n "$js" ] || { log "dist/ lacks the app wasm or js: $(ls dist)"; return 1; }
+  grep -q "$(basename "$wasm")" "$html" || grep -q "$(basename "$wasm")" "$js" \
+    || { log "neither dist/index.html nor the js glue references $(basename "$wasm")"; return 1; }
+  local raw gz
+  raw=$(cat "$wasm" "$js" | wc -c)
+  gz=$(( $(gzip -9c "$wasm" | wc -c) + $(gzip -9c "$js" | wc -c) ))
+  STAGE_NOTE="dist: wasm+js $((raw / 1024)) KiB, $((gz / 1024)) KiB gzip"
+  log "$STAGE_NOTE"
+}
+
+# ---- main -----------------------------------------------------------------------------
+STAGES=("$@")
+[ ${#STAGES[@]} -gt 0 ] || STAGES=("${ALL_STAGES[@]}")
+for s in "${STAGES[@]}"; do
+  declare -F "stage_$s" >/dev/null || { log "unknown stage '$s' (stages: ${ALL_STAGES[*]})"; exit 2; }
+done
+for s in "${STAGES[@]}"; do run_stage "$s"; done

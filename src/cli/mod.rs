@@ -1,0 +1,59 @@
+//! The native CLI. Each sub-command lives in its own module.
+mod bench;
+mod render;
+mod inspect;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gattanet", version, about = "GAttANet Explorer: see how global attention agreement works inside CNNs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the passes on images and write inspection.json plus PNG maps for each.
+    Inspect(inspect::Args),
+    /// Write a randomly initialised model directory for a config (a starting point, and for tests).
+    Init {
+        /// Model config JSON.
+        #[arg(long)]
+        config: PathBuf,
+        /// Output model directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Time the forward passes of each backbone on the CPU.
+    Bench(bench::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => return inspect::run(args),
+        Command::Init { config, out } => init(&config, &out),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init(config: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    use crate::model::{io, ModelConfig};
+    let text = std::fs::read_to_string(config).map_err(|e| crate::Error::io(config, e))?;
+    let cfg = ModelConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    let (_, varmap) = io::init(&cfg, &candle_core::Device::Cpu)?;
+    io::save_dir(out, &cfg, &io::varmap_tensors(&varmap), candle_core::DType::F32)?;
+    println!("wrote {} (random weights)", out.display());
+    Ok(())
+}

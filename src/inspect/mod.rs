@@ -1,0 +1,123 @@
+//! `inspect(model, input, options) -> Inspection`: runs the passes on one image and collects
+//! everything the views need. The CLI, the page and the GPU parity tests all go through here.
+mod types;
+
+pub use types::*;
+
+use candle_core::{Tensor, D};
+
+use crate::error::{Error, Result};
+use crate::model::{Model, RunOptions};
+
+/// The α actually used per attended layer: override, or learned × scale (0 without attention).
+pub fn used_alphas(model: &Model, options: &InspectOptions) -> Result<Vec<LayerAlpha>> {
+    let learned = model.learned_alphas()?;
+    for (name, _) in &options.alpha_overrides {
+        if !model.attended_sites().iter().any(|s| &s.name == name) {
+            let names: Vec<_> = model.attended_sites().iter().map(|s| s.name.as_str()).collect();
+            return Err(Error::config("alpha_overrides", format!("no attended layer `{name}` (attended: {})", names.join(", "))));
+        }
+    }
+    Ok(model
+        .attended_sites()
+        .iter()
+        .zip(learned)
+        .map(|(site, learned)| {
+            let over = options.alpha_overrides.iter().find(|(n, _)| n == &site.name).map(|(_, a)| *a);
+            let used = if !options.attention { 0.0 } else { over.unwrap_or(learned * options.alpha_scale) };
+            LayerAlpha { name: site.name.clone(), learned, used }
+        })
+        .collect())
+}
+
+/// Run the passes on one preprocessed input (CHW, normalised, at the model's input size).
+pub fn inspect(model: &Model, input_chw: &[f32], options: &InspectOptions) -> Result<Inspection> {
+    let cfg = &model.config;
+    let [h, w] = cfg.input.size;
+    let expected = cfg.input.channels * h * w;
+    if input_chw.len() != expected {
+        return Err(Error::image(format!("input has {} values, the model expects {expected}", input_chw.len())));
+    }
+    if !options.alpha_scale.is_finite() {
+        return Err(Error::config("alpha_scale", "must be finite"));
+    }
+    let configured = cfg.attention.as_ref().map_or(1, |a| a.passes);
+    let passes = if options.attention { options.passes.unwrap_or(configured) } else { 1 };
+    if passes == 0 || passes > 16 {
+        return Err(Error::config("passes", format!("must be in 1..=16, found {passes}")));
+    }
+    let alphas = used_alphas(model, options)?;
+    let x = model.input_tensor(input_chw)?;
+    let run = RunOptions { passes, alphas: Some(alphas.iter().map(|a| a.used).collect()), train: false, final_maps: true };
+    let outputs = model.run(&x, &run)?;
+
+    let mut result = Vec::with_capacity(outputs.len());
+    for (index, out) in outputs.iter().enumerate() {
+        let logits = out.logits.squeeze(0)?;
+        let probabilities = candle_nn::ops::softmax(&logits, D::Minus1)?.to_vec1::<f32>()?;
+        let layers = model
+            .attended_sites()
+            .iter()
+            .enumerate()
+            .map(|(l, site)| {
+                let agreement = first(&out.agreement[l])?;
+                let gain = match &out.gains {
+                    Some(g) => first(&g[l])?,
+                    None => vec![1.0; agreement.len()],
+                };
+                let (kind, shape) = match site.spatial {
+                    Some([h, w]) => (LayerKind::Conv, vec![h, w]),
+                    None => (LayerKind::Dense, vec![site.channels]),
+                };
+                Ok(LayerMaps { name: site.name.clone(), kind, shape, agreement, gain })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let aggregation = match &out.class_attention {
+            Some(a) => Some(aggregation(&a.squeeze(0)?, cfg.feature_shape())?),
+            None => None,
+        };
+        result.push(Pass {
+            index,
+            top: top_k(&probabilities, &cfg.classes, options.top_k),
+            logits: logits.to_vec1()?,
+            probabilities,
+            global_query: match &out.query {
+                Some(q) => first(q)?,
+                None => Vec::new(),
+            },
+            layers,
+            aggregation,
+        });
+    }
+    Ok(Inspection {
+        model: cfg.name.clone(),
+        classes: cfg.classes.clone(),
+        input_size: cfg.input.size,
+        options: InspectOptions { passes: Some(passes), ..options.clone() },
+        alphas,
+        passes: result,
+    })
+}
+
+/// The first batch element, flattened.
+fn first(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.get(0)?.flatten_all()?.to_vec1()?)
+}
+
+/// Split class-attention weights (heads, 1 + N) into the self weight and the patch grid.
+fn aggregation(a: &Tensor, [_, h, w]: [usize; 3]) -> Result<Aggregation> {
+    let heads = a.dim(0)?;
+    let rows = a.to_vec2::<f32>()?;
+    Ok(Aggregation {
+        heads,
+        grid: [h, w],
+        self_weight: rows.iter().map(|r| r[0]).collect(),
+        weights: rows.into_iter().map(|r| r[1..].to_vec()).collect(),
+    })
+}
+
+pub fn top_k(p: &[f32], classes: &[String], k: usize) -> Vec<TopClass> {
+    let mut idx: Vec<usize> = (0..p.len()).collect();
+    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    idx.into_iter().take(k.max(1)).map(|i| TopClass { class: classes[i].clone(), index: i, p: p[i] }).collect()
+}

@@ -1,0 +1,321 @@
+//! `config.json`: the full description of a model. Weights alone never decide the architecture.
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::preprocess::InputSpec;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub name: String,
+    pub classes: Vec<String>,
+    pub input: InputSpec,
+    pub backbone: BackboneConfig,
+    pub head: HeadConfig,
+    /// GAttANet on top of the backbone; absent or null for the plain network.
+    #[serde(default)]
+    pub attention: Option<AttentionConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BackboneConfig {
+    /// The paper's toy CNN: three conv3x3+BN+ReLU layers, max-pool 3/2 after the first two.
+    Toy { channels: [usize; 3] },
+    /// CIFAR ResNet (He et al. 2016): depth = 6n+2, stage widths w, 2w, 4w.
+    Resnet { depth: usize, width: usize },
+    /// PatchConvNet-style columnar trunk: a strided conv stem, then `depth` blocks at constant width.
+    Patchconv {
+        dim: usize,
+        depth: usize,
+        /// Total stem downsampling: 1, 2, 4, 8 or 16.
+        stem_stride: usize,
+        /// LayerScale initial value of every block.
+        #[serde(default = "default_init_scale")]
+        init_scale: f64,
+        /// Squeeze-excitation reduction ratio (0.25 in PatchConvNet).
+        #[serde(default = "default_se_ratio")]
+        se_ratio: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HeadConfig {
+    /// Global average pooling + linear classifier.
+    AvgLinear,
+    /// Flatten + dense(hidden)+ReLU + dense(classes): the toy CNN's two dense layers.
+    Mlp { hidden: usize },
+    /// PatchConvNet attention-based aggregation: a learned class token attends over all patches.
+    ClassAttention {
+        heads: usize,
+        #[serde(default = "default_mlp_ratio")]
+        mlp_ratio: usize,
+        #[serde(default = "default_init_scale")]
+        init_scale: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryPooling {
+    /// Average within each layer, then across layers: every layer counts equally.
+    LayerBalanced,
+    /// One mean over every position of every layer: large early maps dominate.
+    Flat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttentionConfig {
+    /// Key/query dimension d.
+    #[serde(default = "default_dim")]
+    pub dim: usize,
+    #[serde(default = "default_pooling")]
+    pub pooling: QueryPooling,
+    /// Number of passes T (pass 1 plain, passes 2..T modulated).
+    #[serde(default = "default_passes")]
+    pub passes: usize,
+    #[serde(default)]
+    pub alpha_init: f64,
+    /// Attended layers by name; absent: every layer the architecture offers.
+    #[serde(default)]
+    pub layers: Option<Vec<String>>,
+    /// Divide the agreement by sqrt(d).
+    #[serde(default)]
+    pub scale_by_sqrt_d: bool,
+    /// Gain 1 + α·tanh(g) instead of 1 + α·g (bounded, for stability).
+    #[serde(default)]
+    pub bounded: bool,
+    /// Loss weight on each earlier pass (the final pass always has weight 1).
+    #[serde(default)]
+    pub aux_loss_weight: f64,
+}
+
+fn default_init_scale() -> f64 {
+    1e-4
+}
+fn default_se_ratio() -> f64 {
+    0.25
+}
+fn default_mlp_ratio() -> usize {
+    3
+}
+fn default_dim() -> usize {
+    16
+}
+fn default_pooling() -> QueryPooling {
+    QueryPooling::LayerBalanced
+}
+fn default_passes() -> usize {
+    2
+}
+
+impl Default for AttentionConfig {
+    fn default() -> Self {
+        AttentionConfig {
+            dim: default_dim(),
+            pooling: default_pooling(),
+            passes: default_passes(),
+            alpha_init: 0.0,
+            layers: None,
+            scale_by_sqrt_d: false,
+            bounded: false,
+            aux_loss_weight: 0.0,
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn from_json(text: &str) -> Result<Self> {
+        let cfg: ModelConfig = serde_json::from_str(text).map_err(|e| Error::config("config.json", e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("config serialises")
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Number of BatchNorm statistics sets: one per trained pass, since pass 2 sees modulated inputs.
+    pub fn stat_sets(&self) -> usize {
+        self.attention.as_ref().map_or(1, |a| a.passes)
+    }
+
+    /// Checks every field that the types alone cannot; shape consistency is checked when the model is built.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(Error::config("name", "must not be empty"));
+        }
+        if self.classes.len() < 2 {
+            return Err(Error::config("classes", format!("need at least 2 classes, found {}", self.classes.len())));
+        }
+        self.input.validate()?;
+        let [h, w] = self.input.size;
+        match &self.backbone {
+            BackboneConfig::Toy { channels } => {
+                if channels.iter().any(|&c| c == 0) {
+                    return Err(Error::config("backbone.channels", "every width must be > 0"));
+                }
+                if h < 7 || w < 7 {
+                    return Err(Error::config("input.size", "the toy CNN needs inputs of at least 7x7"));
+                }
+            }
+            BackboneConfig::Resnet { depth, width } => {
+                if *depth < 8 || (depth - 2) % 6 != 0 {
+                    return Err(Error::config("backbone.depth", format!("must be 6n+2 with n >= 1 (8, 14, 20, 32, ...), found {depth}")));
+                }
+                if *width == 0 {
+                    return Err(Error::config("backbone.width", "must be > 0"));
+                }
+            }
+            BackboneConfig::Patchconv { dim, depth, stem_stride, init_scale, se_ratio } => {
+                if ![1, 2, 4, 8, 16].contains(stem_stride) {
+                    return Err(Error::config("backbone.stem_stride", format!("must be 1, 2, 4, 8 or 16, found {stem_stride}")));
+                }
+                let stages = stem_stride.trailing_zeros() as usize;
+                if *dim == 0 || *dim % (1 << stages.saturating_sub(1)) != 0 {
+                    return Err(Error::config("backbone.dim", format!("must be a positive multiple of {}", 1 << stages.saturating_sub(1))));
+                }
+                if *depth == 0 {
+                    return Err(Error::config("backbone.depth", "must be > 0"));
+                }
+                if h < *stem_stride || w < *stem_stride {
+                    return Err(Error::config("input.size", format!("smaller than the stem stride {stem_stride}")));
+                }
+                if !(init_scale.is_finite() && *init_scale > 0.0) {
+                    return Err(Error::config("backbone.init_scale", "must be finite and > 0"));
+                }
+                if !(*se_ratio > 0.0 && *se_ratio <= 1.0) || ((*dim as f64) * se_ratio).round() < 1.0 {
+                    return Err(Error::config("backbone.se_ratio", "must be in (0, 1] and leave at least one channel"));
+                }
+            }
+        }
+        if let HeadConfig::ClassAttention { heads, mlp_ratio, init_scale } = &self.head {
+            let width = self.feature_channels();
+            if *heads == 0 || width % heads != 0 {
+                return Err(Error::config("head.heads", format!("must divide the feature width {width}, found {heads}")));
+            }
+            if *mlp_ratio == 0 {
+                return Err(Error::config("head.mlp_ratio", "must be > 0"));
+            }
+            if !(init_scale.is_finite() && *init_scale > 0.0) {
+                return Err(Error::config("head.init_scale", "must be finite and > 0"));
+            }
+        }
+        if let HeadConfig::Mlp { hidden } = &self.head {
+            if *hidden == 0 {
+                return Err(Error::config("head.hidden", "must be > 0"));
+            }
+        }
+        if let Some(att) = &self.attention {
+            if att.dim == 0 || att.dim > 1024 {
+                return Err(Error::config("attention.dim", format!("must be in 1..=1024, found {}", att.dim)));
+            }
+            if att.passes == 0 || att.passes > 16 {
+                return Err(Error::config("attention.passes", format!("must be in 1..=16, found {}", att.passes)));
+            }
+            if !att.alpha_init.is_finite() {
+                return Err(Error::config("attention.alpha_init", "must be finite"));
+            }
+            if !(att.aux_loss_weight.is_finite() && att.aux_loss_weight >= 0.0) {
+                return Err(Error::config("attention.aux_loss_weight", "must be finite and >= 0"));
+            }
+            let offered = self.attention_sites();
+            if let Some(layers) = &att.layers {
+                if layers.is_empty() {
+                    return Err(Error::config("attention.layers", "must name at least one layer (or be absent for all)"));
+                }
+                for name in layers {
+                    if !offered.iter().any(|s| &s.name == name) {
+                        let names: Vec<_> = offered.iter().map(|s| s.name.as_str()).collect();
+                        return Err(Error::config("attention.layers", format!("no layer named `{name}`; this model offers: {}", names.join(", "))));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Channels of the backbone's output feature map.
+    pub fn feature_channels(&self) -> usize {
+        match &self.backbone {
+            BackboneConfig::Toy { channels } => channels[2],
+            BackboneConfig::Resnet { width, .. } => 4 * width,
+            BackboneConfig::Patchconv { dim, .. } => *dim,
+        }
+    }
+
+    /// Every layer this architecture can attend, in network order, with its output shape.
+    pub fn attention_sites(&self) -> Vec<SiteInfo> {
+        let [h, w] = self.input.size;
+        let mut sites = Vec::new();
+        let conv = |name: String, c, h, w| SiteInfo { name, channels: c, spatial: Some([h, w]) };
+        match &self.backbone {
+            BackboneConfig::Toy { channels } => {
+                sites.push(conv("conv1".into(), channels[0], h, w));
+                let (h2, w2) = (pool_out(h), pool_out(w));
+                sites.push(conv("conv2".into(), channels[1], h2, w2));
+                sites.push(conv("conv3".into(), channels[2], pool_out(h2), pool_out(w2)));
+            }
+            BackboneConfig::Resnet { depth, width } => {
+                let n = (depth - 2) / 6;
+                let (mut h, mut w) = (h, w);
+                for s in 0..3 {
+                    if s > 0 {
+                        h = h.div_ceil(2);
+                        w = w.div_ceil(2);
+                    }
+                    for b in 0..n {
+                        sites.push(conv(format!("stage{}.block{}", s + 1, b + 1), width << s, h, w));
+                    }
+                }
+            }
+            BackboneConfig::Patchconv { dim, depth, stem_stride, .. } => {
+                let (mut h, mut w) = (h, w);
+                for _ in 0..stem_stride.trailing_zeros() {
+                    h = h.div_ceil(2);
+                    w = w.div_ceil(2);
+                }
+                for b in 0..*depth {
+                    sites.push(conv(format!("block{}", b + 1), *dim, h, w));
+                }
+            }
+        }
+        if let HeadConfig::Mlp { hidden } = &self.head {
+            sites.push(SiteInfo { name: "fc1".into(), channels: *hidden, spatial: None });
+        }
+        sites.push(SiteInfo { name: "logits".into(), channels: self.num_classes(), spatial: None });
+        sites
+    }
+
+    /// Shape [C, H, W] of the backbone's output feature map.
+    pub fn feature_shape(&self) -> [usize; 3] {
+        let last = self
+            .attention_sites()
+            .into_iter()
+            .filter(|s| s.spatial.is_some())
+            .last()
+            .expect("every backbone has a conv site");
+        let [h, w] = last.spatial.unwrap();
+        [last.channels, h, w]
+    }
+}
+
+/// Output size of max-pool 3, stride 2, no padding.
+pub(crate) fn pool_out(n: usize) -> usize {
+    (n.saturating_sub(3)) / 2 + 1
+}
+
+/// A layer whose output can carry keys and queries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteInfo {
+    pub name: String,
+    pub channels: usize,
+    /// [H, W] for conv layers, None for dense layers.
+    pub spatial: Option<[usize; 2]>,
+}

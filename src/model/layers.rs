@@ -1,0 +1,262 @@
+//! Small building blocks shared by the backbones and heads. Everything is written from
+//! differentiable primitives so the same code serves training and inference.
+use candle_core::{DType, Result, Tensor, Var, D};
+use candle_nn::{init::Init, VarBuilder};
+
+/// Where a forward pass runs: which pass (for per-pass BatchNorm statistics) and train or eval.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub pass: usize,
+    pub train: bool,
+}
+
+/// PyTorch's default conv/linear init: U(±1/√fan_in).
+pub fn uniform_fan_in(fan_in: usize) -> Init {
+    let b = 1.0 / (fan_in as f64).sqrt();
+    Init::Uniform { lo: -b, up: b }
+}
+
+pub fn kaiming(fan_in: usize) -> Init {
+    Init::Randn { mean: 0.0, stdev: (2.0 / fan_in as f64).sqrt() }
+}
+
+/// A 2-D convolution (groups = 1) with optional bias. Weight (out, in, k, k).
+#[derive(Debug, Clone)]
+pub struct Conv {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv {
+    pub fn new(vb: VarBuilder, cin: usize, cout: usize, k: usize, stride: usize, bias: bool, init: Init) -> Result<Self> {
+        let weight = vb.get_with_hints((cout, cin, k, k), "weight", init)?;
+        let bias = if bias { Some(vb.get_with_hints(cout, "bias", uniform_fan_in(cin * k * k))?) } else { None };
+        Ok(Conv { weight, bias, stride, padding: k / 2 })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            None => Ok(y),
+        }
+    }
+
+    /// Multiply-adds for one image with output size h×w.
+    pub fn macs(&self, h: usize, w: usize) -> u64 {
+        self.weight.elem_count() as u64 * (h * w) as u64
+    }
+}
+
+/// Linear layer, weight (out, in).
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(vb: VarBuilder, cin: usize, cout: usize, bias: bool, init: Init) -> Result<Self> {
+        let weight = vb.get_with_hints((cout, cin), "weight", init)?;
+        let bias = if bias { Some(vb.get_with_hints(cout, "bias", Init::Const(0.0))?) } else { None };
+        Ok(Linear { weight, bias })
+    }
+
+    /// x: (..., in) → (..., out)
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = match x.rank() {
+            2 => x.matmul(&self.weight.t()?)?,
+            _ => x.broadcast_matmul(&self.weight.t()?)?,
+        };
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    pub fn macs(&self) -> u64 {
+        self.weight.elem_count() as u64
+    }
+}
+
+/// BatchNorm over channels of an NCHW map, with one running-statistics set per pass:
+/// pass 2 sees modulated activations, so sharing pass-1 statistics would fit neither pass.
+#[derive(Debug, Clone)]
+pub struct BatchNorm {
+    weight: Tensor,
+    bias: Tensor,
+    means: Vec<Tensor>,
+    vars: Vec<Tensor>,
+}
+
+pub const BN_EPS: f64 = 1e-5;
+pub const BN_MOMENTUM: f64 = 0.1;
+
+impl BatchNorm {
+    pub fn new(vb: VarBuilder, c: usize, stat_sets: usize) -> Result<Self> {
+        let weight = vb.get_with_hints(c, "weight", Init::Const(1.0))?;
+        let bias = vb.get_with_hints(c, "bias", Init::Const(0.0))?;
+        let mut means = Vec::new();
+        let mut vars = Vec::new();
+        for s in 0..stat_sets {
+            means.push(vb.get_with_hints(c, &format!("stats{s}.mean"), Init::Const(0.0))?);
+            vars.push(vb.get_with_hints(c, &format!("stats{s}.var"), Init::Const(1.0))?);
+        }
+        Ok(BatchNorm { weight, bias, means, vars })
+    }
+
+    pub fn forward(&self, x: &Tensor, ctx: Ctx) -> Result<Tensor> {
+        let set = ctx.pass.min(self.means.len() - 1);
+        let (mean, var) = if ctx.train {
+            let mean = x.mean_keepdim((0, 2, 3))?;
+            let centered = x.broadcast_sub(&mean)?;
+            let var = centered.sqr()?.mean_keepdim((0, 2, 3))?;
+            self.update_running(set, &mean, &var, x.elem_count() / x.dim(1)?)?;
+            (mean, var)
+        } else {
+            (self.means[set].reshape((1, (), 1, 1))?, self.vars[set].reshape((1, (), 1, 1))?)
+        };
+        let scale = self.weight.reshape((1, (), 1, 1))?.broadcast_div(&(var + BN_EPS)?.sqrt()?)?;
+        let shift = self.bias.reshape((1, (), 1, 1))?.broadcast_sub(&mean.broadcast_mul(&scale)?)?;
+        x.broadcast_mul(&scale)?.broadcast_add(&shift)
+    }
+
+    /// Exponential moving average of batch statistics (unbiased variance, as PyTorch does).
+    fn update_running(&self, set: usize, mean: &Tensor, var: &Tensor, n: usize) -> Result<()> {
+        if !self.means[set].is_variable() {
+            return Ok(()); // loaded read-only weights: nothing to track
+        }
+        let unbias = n as f64 / (n.max(2) - 1) as f64;
+        let m = (self.means[set].affine(1.0 - BN_MOMENTUM, 0.0)? + mean.flatten_all()?.detach().affine(BN_MOMENTUM, 0.0)?)?;
+        let v = (self.vars[set].affine(1.0 - BN_MOMENTUM, 0.0)? + var.flatten_all()?.detach().affine(BN_MOMENTUM * unbias, 0.0)?)?;
+        Var::from_tensor(&self.means[set])?.set(&m)?;
+        Var::from_tensor(&self.vars[set])?.set(&v)
+    }
+}
+
+/// LayerNorm over dimension `dim` (channels at each position), biased variance, eps inside the sqrt.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(vb: VarBuilder, c: usize, eps: f64) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: vb.get_with_hints(c, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(c, "bias", Init::Const(0.0))?,
+            eps,
+        })
+    }
+
+    /// Normalise over the last dimension.
+    pub fn forward_last(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+        xc.broadcast_div(&(var + self.eps)?.sqrt()?)?.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+    }
+
+    /// Normalise an NCHW map over channels at each position.
+    pub fn forward_channels(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(1)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = xc.sqr()?.mean_keepdim(1)?;
+        let shape = (1, (), 1, 1);
+        xc.broadcast_div(&(var + self.eps)?.sqrt()?)?
+            .broadcast_mul(&self.weight.reshape(shape)?)?
+            .broadcast_add(&self.bias.reshape(shape)?)
+    }
+}
+
+/// Depthwise 3x3 conv, stride 1, padding 1, as nine shifted multiply-adds: candle's grouped conv
+/// runs one convolution per channel, which is far slower. Weight (C, 1, 3, 3).
+#[derive(Debug, Clone)]
+pub struct DepthwiseConv3 {
+    taps: Vec<Tensor>, // nine (1, C, 1, 1) weights, row-major over (ky, kx)
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl DepthwiseConv3 {
+    pub fn new(vb: VarBuilder, c: usize) -> Result<Self> {
+        let weight = vb.get_with_hints((c, 1, 3, 3), "weight", uniform_fan_in(9))?;
+        let bias = vb.get_with_hints(c, "bias", uniform_fan_in(9))?;
+        let flat = weight.reshape((c, 9))?;
+        let taps = (0..9).map(|k| flat.narrow(1, k, 1)?.reshape((1, c, 1, 1))).collect::<Result<_>>()?;
+        Ok(DepthwiseConv3 { taps, weight, bias })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        let p = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
+        let mut acc = self.bias.reshape((1, (), 1, 1))?.broadcast_as(x.shape())?.contiguous()?;
+        for (k, tap) in self.taps.iter().enumerate() {
+            let shifted = p.narrow(2, k / 3, h)?.narrow(3, k % 3, w)?;
+            acc = (acc + shifted.broadcast_mul(tap)?)?;
+        }
+        Ok(acc)
+    }
+
+    /// The same computation through candle's grouped conv, for testing the shifted form.
+    pub fn forward_reference(&self, x: &Tensor) -> Result<Tensor> {
+        let c = self.weight.dim(0)?;
+        x.conv2d(&self.weight, 1, 1, 1, c)?.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+    }
+
+    pub fn macs(&self, h: usize, w: usize) -> u64 {
+        self.weight.elem_count() as u64 * (h * w) as u64
+    }
+}
+
+/// Squeeze-and-excitation: channel gates from the global average.
+#[derive(Debug, Clone)]
+pub struct SqueezeExcite {
+    reduce: Linear,
+    expand: Linear,
+}
+
+impl SqueezeExcite {
+    pub fn new(vb: VarBuilder, c: usize, r: usize) -> Result<Self> {
+        Ok(SqueezeExcite {
+            reduce: Linear::new(vb.pp("reduce"), c, r, true, uniform_fan_in(c))?,
+            expand: Linear::new(vb.pp("expand"), r, c, true, uniform_fan_in(r))?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let s = x.mean((2, 3))?;
+        let s = self.expand.forward(&self.reduce.forward(&s)?.relu()?)?;
+        let gate = candle_nn::ops::sigmoid(&s)?;
+        x.broadcast_mul(&gate.unsqueeze(2)?.unsqueeze(3)?)
+    }
+
+    pub fn macs(&self) -> u64 {
+        self.reduce.macs() + self.expand.macs()
+    }
+}
+
+/// Max-pool 3x3, stride 2, no padding. candle's pooling kernel has no backward pass when the
+/// kernel differs from the stride, so training uses an equal differentiable form: the max of the
+/// shifted views, then every other row and column.
+pub fn max_pool_3s2(x: &Tensor, train: bool) -> Result<Tensor> {
+    if !train {
+        return x.max_pool2d_with_stride(3, 2);
+    }
+    let (_, _, h, w) = x.dims4()?;
+    let max3 = |t: &Tensor, dim: usize, n: usize| -> Result<Tensor> {
+        t.narrow(dim, 0, n - 2)?.maximum(&t.narrow(dim, 1, n - 2)?)?.maximum(&t.narrow(dim, 2, n - 2)?)
+    };
+    let m = max3(&max3(x, 2, h)?, 3, w)?;
+    let every_other = |n: usize| Tensor::arange_step(0u32, 2 * super::config::pool_out(n) as u32, 2, x.device());
+    m.index_select(&every_other(h)?, 2)?.index_select(&every_other(w)?, 3)
+}
+
+/// Read a scalar tensor stored as shape (1).
+pub fn scalar(t: &Tensor) -> Result<f32> {
+    t.to_dtype(DType::F32)?.flatten_all()?.get(0)?.to_scalar::<f32>()
+}

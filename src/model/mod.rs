@@ -1,0 +1,220 @@
+//! One model description (config.json + safetensors) built into a candle model that runs the
+//! GAttANet passes. The same description drives the WebGPU engine.
+pub mod config;
+pub mod gatta;
+pub mod head;
+pub mod io;
+pub mod layers;
+pub mod patchconv;
+pub mod resnet;
+pub mod toy;
+
+use candle_core::{DType, Device, Result as CResult, Tensor};
+use candle_nn::VarBuilder;
+
+pub use config::{AttentionConfig, BackboneConfig, HeadConfig, ModelConfig, QueryPooling, SiteInfo};
+pub use layers::Ctx;
+
+use gatta::GAttANet;
+use head::Head;
+
+#[derive(Debug, Clone)]
+enum Backbone {
+    Toy(toy::Toy),
+    Resnet(resnet::ResNet),
+    Patchconv(patchconv::PatchConv),
+}
+
+/// Collects attended activations during one pass and applies the gains of the previous pass.
+/// Backbones and heads call `site` at every layer that could be attended, in network order.
+pub struct Tap<'a> {
+    /// For every candidate site: its index among the attended layers, if attended.
+    attended: &'a [Option<usize>],
+    gains: Option<&'a [Tensor]>,
+    next: usize,
+    /// The (modulated) activation of each attended layer in this pass.
+    pub acts: Vec<Tensor>,
+}
+
+impl<'a> Tap<'a> {
+    pub fn site(&mut self, x: Tensor) -> CResult<Tensor> {
+        let i = self.next;
+        self.next += 1;
+        let Some(l) = self.attended[i] else { return Ok(x) };
+        let x = match self.gains {
+            Some(g) => gatta::modulate(&x, &g[l])?,
+            None => x,
+        };
+        self.acts.push(x.clone());
+        Ok(x)
+    }
+}
+
+/// Everything one pass produced.
+pub struct PassOutput {
+    pub logits: Tensor,
+    /// Activations of the attended layers (after this pass's modulation).
+    pub acts: Vec<Tensor>,
+    /// Gains applied in this pass (None in pass 0).
+    pub gains: Option<Vec<Tensor>>,
+    /// Global query (B, d) and agreement per attended layer, from this pass's activations.
+    pub query: Option<Tensor>,
+    pub agreement: Vec<Tensor>,
+    /// Class-attention weights (B, heads, 1 + N).
+    pub class_attention: Option<Tensor>,
+}
+
+/// How to run the passes.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub passes: usize,
+    /// α per attended layer; None uses the learned α (and keeps it differentiable, for training).
+    pub alphas: Option<Vec<f32>>,
+    pub train: bool,
+    /// Compute the agreement of the last pass too (it drives nothing; inspection shows it).
+    pub final_maps: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub config: ModelConfig,
+    backbone: Backbone,
+    head: Head,
+    gatta: Option<GAttANet>,
+    sites: Vec<SiteInfo>,
+    attended: Vec<Option<usize>>,
+    device: Device,
+}
+
+impl Model {
+    /// Build from a validated config; tensor names follow `vb`'s paths (documented in README).
+    pub fn new(config: &ModelConfig, vb: VarBuilder) -> CResult<Self> {
+        let cin = config.input.channels;
+        let sets = config.stat_sets();
+        let backbone = match &config.backbone {
+            BackboneConfig::Toy { channels } => Backbone::Toy(toy::Toy::new(vb.pp("backbone"), cin, *channels, sets)?),
+            BackboneConfig::Resnet { depth, width } => {
+                Backbone::Resnet(resnet::ResNet::new(vb.pp("backbone"), cin, *depth, *width, sets)?)
+            }
+            BackboneConfig::Patchconv { dim, depth, stem_stride, init_scale, se_ratio } => Backbone::Patchconv(
+                patchconv::PatchConv::new(vb.pp("backbone"), cin, *dim, *depth, *stem_stride, *init_scale, *se_ratio)?,
+            ),
+        };
+        let head = Head::new(vb.pp("head"), &config.head, config.feature_shape(), config.num_classes())?;
+        let candidates = config.attention_sites();
+        let (gatta, sites, attended) = match &config.attention {
+            None => (None, Vec::new(), vec![None; candidates.len()]),
+            Some(att) => {
+                let mut attended = Vec::new();
+                let mut sites = Vec::new();
+                for s in &candidates {
+                    let on = att.layers.as_ref().is_none_or(|names| names.contains(&s.name));
+                    attended.push(on.then_some(sites.len()));
+                    if on {
+                        sites.push(s.clone());
+                    }
+                }
+                (Some(GAttANet::new(vb.pp("gatta"), att, &sites)?), sites, attended)
+            }
+        };
+        Ok(Model { config: config.clone(), backbone, head, gatta, sites, attended, device: vb.device().clone() })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The attended layers, in network order.
+    pub fn attended_sites(&self) -> &[SiteInfo] {
+        &self.sites
+    }
+
+    pub fn gatta(&self) -> Option<&GAttANet> {
+        self.gatta.as_ref()
+    }
+
+    /// The learned α of every attended layer.
+    pub fn learned_alphas(&self) -> CResult<Vec<f32>> {
+        self.gatta.iter().flat_map(|g| g.layers.iter()).map(|l| layers::scalar(&l.alpha)).collect()
+    }
+
+    /// One feed-forward pass; `tap` applies gains and records attended activations.
+    fn forward_once(&self, x: &Tensor, ctx: Ctx, tap: &mut Tap) -> CResult<head::HeadOutput> {
+        let features = match &self.backbone {
+            Backbone::Toy(m) => m.forward(x, ctx, tap)?,
+            Backbone::Resnet(m) => m.forward(x, ctx, tap)?,
+            Backbone::Patchconv(m) => m.forward(x, ctx, tap)?,
+        };
+        let mut out = self.head.forward(&features, tap)?;
+        out.logits = tap.site(out.logits)?;
+        Ok(out)
+    }
+
+    /// Run T passes on a batch x (B, C, H, W): pass 0 plain, pass t modulated by the agreement
+    /// of pass t-1. Without GAttANet a single plain pass runs whatever `passes` says.
+    pub fn run(&self, x: &Tensor, opts: &RunOptions) -> CResult<Vec<PassOutput>> {
+        let passes = if self.gatta.is_some() { opts.passes.max(1) } else { 1 };
+        let alphas: Vec<Tensor> = match (&self.gatta, &opts.alphas) {
+            (None, _) => Vec::new(),
+            (Some(g), None) => g.layers.iter().map(|l| l.alpha.clone()).collect(),
+            (Some(_), Some(a)) => a.iter().map(|&v| Tensor::new(&[v], &self.device)).collect::<CResult<_>>()?,
+        };
+        let mut outputs: Vec<PassOutput> = Vec::with_capacity(passes);
+        let mut gains: Option<Vec<Tensor>> = None;
+        for t in 0..passes {
+            let mut tap = Tap { attended: &self.attended, gains: gains.as_deref(), next: 0, acts: Vec::new() };
+            let out = self.forward_once(x, Ctx { pass: t, train: opts.train }, &mut tap)?;
+            let acts = tap.acts;
+            let last = t + 1 == passes;
+            let (query, agreement) = match &self.gatta {
+                Some(g) if !last || opts.final_maps => {
+                    let q = g.global_query(&acts)?;
+                    let maps = acts.iter().enumerate().map(|(l, a)| g.agreement(l, a, &q)).collect::<CResult<Vec<_>>>()?;
+                    (Some(q), maps)
+                }
+                _ => (None, Vec::new()),
+            };
+            let applied = gains.take();
+            if !last {
+                let g = self.gatta.as_ref().expect("several passes only with GAttANet");
+                gains = Some(agreement.iter().zip(&alphas).map(|(a, alpha)| g.gain(a, alpha)).collect::<CResult<_>>()?);
+            }
+            outputs.push(PassOutput { logits: out.logits, acts, gains: applied, query, agreement, class_attention: out.attention });
+        }
+        Ok(outputs)
+    }
+
+    /// Multiply-adds of one plain pass for one image (backbone + head).
+    pub fn macs_per_pass(&self) -> u64 {
+        let [h, w] = self.config.input.size;
+        let [_, fh, fw] = self.config.feature_shape();
+        let backbone = match &self.backbone {
+            Backbone::Toy(m) => m.macs(h, w),
+            Backbone::Resnet(m) => m.macs(h, w),
+            Backbone::Patchconv(m) => m.macs(h, w),
+        };
+        backbone + self.head.macs(fh, fw)
+    }
+
+    /// Extra multiply-adds GAttANet adds per pass: query pooling, agreement, modulation.
+    pub fn attention_macs_per_pass(&self) -> u64 {
+        let d = self.config.attention.as_ref().map_or(0, |a| a.dim) as u64;
+        self.sites
+            .iter()
+            .map(|s| {
+                let c = s.channels as u64;
+                let n = s.spatial.map_or(1, |[h, w]| (h * w) as u64);
+                2 * c * d + 2 * c * n // Qᵀ·mean(a), K·q̄ ; Σ_c w_c a_c and the modulation
+            })
+            .sum()
+    }
+
+    /// Input tensor (1, C, H, W) from a preprocessed CHW buffer.
+    pub fn input_tensor(&self, chw: &[f32]) -> CResult<Tensor> {
+        let [h, w] = self.config.input.size;
+        Tensor::from_slice(chw, (1, self.config.input.channels, h, w), &self.device)
+    }
+}
+
+/// The f32 dtype everything computes in.
+pub const DTYPE: DType = DType::F32;

@@ -1,0 +1,296 @@
+//! Model-level behaviour: α = 0 is the plain backbone, gradients reach K, Q and α, save/load round trips,
+//! and every config/weights error names its field or tensor.
+mod common;
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarBuilder;
+use gattanet::model::layers::DepthwiseConv3;
+use gattanet::model::{io, ModelConfig, RunOptions};
+use gattanet::Error;
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+}
+
+fn input(cfg: &ModelConfig, batch: usize) -> Tensor {
+    let [h, w] = cfg.input.size;
+    Tensor::randn(0f32, 1.0, (batch, 3, h, w), &Device::Cpu).unwrap()
+}
+
+fn eval(passes: usize) -> RunOptions {
+    RunOptions { passes, alphas: None, train: false, final_maps: true }
+}
+
+/// Random tensors for a config, with BatchNorm statistics that are not the identity and are the
+/// same in every per-pass set (so pass differences come from the modulation alone).
+fn random_tensors(cfg: &ModelConfig) -> HashMap<String, Tensor> {
+    let (_, varmap) = io::init(cfg, &Device::Cpu).unwrap();
+    let mut ts = io::varmap_tensors(&varmap);
+    let names: Vec<String> = ts.keys().cloned().collect();
+    for name in names {
+        if let Some(base) = name.strip_suffix("stats0.mean") {
+            let n = ts[&name].elem_count();
+            let mean = Tensor::randn(0f32, 0.3, n, &Device::Cpu).unwrap();
+            let var = Tensor::rand(0.5f32, 2.0, n, &Device::Cpu).unwrap();
+            for s in 0..cfg.stat_sets() {
+                ts.insert(format!("{base}stats{s}.mean"), mean.clone());
+                ts.insert(format!("{base}stats{s}.var"), var.clone());
+            }
+        }
+    }
+    ts
+}
+
+#[test]
+fn alpha_zero_is_the_plain_backbone_for_every_backbone() {
+    for cfg in common::small_configs() {
+        let ts = random_tensors(&cfg);
+        let mut plain_cfg = cfg.clone();
+        plain_cfg.attention = None;
+        let plain_ts: HashMap<_, _> =
+            ts.iter().filter(|(k, _)| !k.starts_with("gatta.") && !k.contains("stats1") && !k.contains("stats2")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let bytes = io::to_safetensors(&plain_ts, DType::F32).unwrap();
+        let plain = io::from_bytes(&plain_cfg, &bytes, &Device::Cpu).unwrap();
+        let bytes = io::to_safetensors(&ts, DType::F32).unwrap();
+        let model = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap();
+
+        let x = input(&cfg, 2);
+        let reference = &plain.run(&x, &eval(1)).unwrap()[0].logits;
+        let n = model.attended_sites().len();
+        let zero = model.run(&x, &RunOptions { alphas: Some(vec![0.0; n]), ..eval(3) }).unwrap();
+        for (t, out) in zero.iter().enumerate() {
+            assert!(max_diff(&out.logits, reference) < 1e-5, "{}: pass {t} with α = 0 differs from the plain backbone", cfg.name);
+        }
+        // and the modulation is really there when α ≠ 0
+        let on = model.run(&x, &RunOptions { alphas: Some(vec![0.5; n]), ..eval(2) }).unwrap();
+        assert!(max_diff(&on[0].logits, reference) < 1e-5, "{}: pass 0 must be the plain pass", cfg.name);
+        // (small random models have small agreements: any change well above float noise counts)
+        assert!(max_diff(&on[1].logits, reference) > 1e-6, "{}: α = 0.5 changed nothing", cfg.name);
+        // the gain applied in pass 1 is 1 + α·g(pass 0)
+        let g0 = &on[0].agreement;
+        let gains = on[1].gains.as_ref().unwrap();
+        for (g, gain) in g0.iter().zip(gains) {
+            assert!(max_diff(&(g.affine(0.5, 1.0).unwrap()), gain) < 1e-5);
+        }
+    }
+}
+
+#[test]
+fn one_backward_pass_reaches_keys_queries_and_alpha() {
+    for mut cfg in common::small_configs() {
+        cfg.attention.as_mut().unwrap().alpha_init = 0.1;
+        let (model, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
+        let x = input(&cfg, 3);
+        let outs = model.run(&x, &RunOptions { passes: 2, alphas: None, train: true, final_maps: false }).unwrap();
+        let labels = Tensor::new(&[0u32, 1, 2], &Device::Cpu).unwrap();
+        let loss = candle_nn::loss::cross_entropy(&outs.last().unwrap().logits, &labels).unwrap();
+        let grads = loss.backward().unwrap();
+        let data = varmap.data().lock().unwrap();
+        let mut seen = 0;
+        for (name, var) in data.iter().filter(|(k, _)| k.starts_with("gatta.")) {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{}: no gradient for {name}", cfg.name));
+            let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(norm > 0.0 && norm.is_finite(), "{}: zero gradient for {name}", cfg.name);
+            seen += 1;
+        }
+        assert_eq!(seen, 3 * model.attended_sites().len());
+        // backbone weights get gradients too
+        assert!(data.iter().any(|(k, v)| k.starts_with("backbone.") && grads.get(v.as_tensor()).is_some()));
+    }
+}
+
+#[test]
+fn alpha_gets_a_gradient_even_at_zero() {
+    let cfg = common::small_configs().remove(0);
+    let (model, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
+    let outs = model.run(&input(&cfg, 2), &RunOptions { passes: 2, alphas: None, train: true, final_maps: false }).unwrap();
+    let loss = outs[1].logits.sqr().unwrap().sum_all().unwrap();
+    let grads = loss.backward().unwrap();
+    let data = varmap.data().lock().unwrap();
+    let alpha: &Var = &data["gatta.conv1.alpha"];
+    let g = grads.get(alpha.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+    assert!(g[0] != 0.0);
+}
+
+#[test]
+fn per_pass_batchnorm_statistics_are_updated_per_pass() {
+    let cfg = common::small_configs().remove(0);
+    let (model, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
+    let n = model.attended_sites().len();
+    let x = input(&cfg, 4).affine(2.0, 1.0).unwrap();
+    model.run(&x, &RunOptions { passes: 2, alphas: Some(vec![0.8; n]), train: true, final_maps: false }).unwrap();
+    let data = varmap.data().lock().unwrap();
+    let m0 = data["backbone.conv2.bn.stats0.mean"].as_tensor().clone();
+    let m1 = data["backbone.conv2.bn.stats1.mean"].as_tensor().clone();
+    assert!(m0.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() > 0.0, "statistics not updated");
+    assert!(max_diff(&m0, &m1) > 1e-6, "pass 1 saw modulated activations, its statistics must differ");
+}
+
+#[test]
+fn save_load_round_trip_f32_and_f16() {
+    let dir = tempfile::tempdir().unwrap();
+    for cfg in common::small_configs() {
+        let ts = random_tensors(&cfg);
+        let bytes = io::to_safetensors(&ts, DType::F32).unwrap();
+        let model = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap();
+        let x = input(&cfg, 1);
+        let reference = model.run(&x, &RunOptions { alphas: Some(vec![0.3; model.attended_sites().len()]), ..eval(2) }).unwrap();
+        for (dtype, tol) in [(DType::F32, 0.0), (DType::F16, 2e-2)] {
+            let path = dir.path().join(format!("{}-{dtype:?}", cfg.name));
+            io::save_dir(&path, &cfg, &ts, dtype).unwrap();
+            let loaded = io::load_dir(&path, &Device::Cpu).unwrap();
+            assert_eq!(loaded.config, cfg);
+            let out = loaded.run(&x, &RunOptions { alphas: Some(vec![0.3; model.attended_sites().len()]), ..eval(2) }).unwrap();
+            for (a, b) in out.iter().zip(&reference) {
+                let d = max_diff(&a.logits, &b.logits);
+                assert!(d <= tol, "{} {dtype:?}: logits differ by {d}", cfg.name);
+            }
+        }
+    }
+}
+
+fn config_error(json: &str) -> String {
+    match ModelConfig::from_json(json) {
+        Err(e @ Error::Config { .. }) => e.to_string(),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    let good = common::small_configs().remove(0).to_json();
+    assert!(ModelConfig::from_json(&good).is_ok());
+    let cases = [
+        (good.replace("\"channels\": [\n      4", "\"chanels\": [\n      4"), "chanels"),
+        (good.replace("\"kind\": \"toy\"", "\"kind\": \"vgg\""), "vgg"),
+        (good.replace("\"passes\": 2", "\"passes\": 0"), "attention.passes"),
+        (good.replace("\"dim\": 4", "\"dim\": 0"), "attention.dim"),
+        (good.replace("\"hidden\": 10", "\"hidden\": 0"), "head.hidden"),
+        (good.replace("\"layers\": null", "\"layers\": [\"conv9\"]"), "conv9"),
+        ("{".to_string(), "config.json"),
+    ];
+    for (json, needle) in cases {
+        assert_ne!(json, good, "test case for {needle} did not change the config");
+        let msg = config_error(&json);
+        assert!(msg.contains(needle), "`{msg}` does not name `{needle}`");
+    }
+    let mut cfg = common::small_configs().remove(1);
+    cfg.backbone = gattanet::model::BackboneConfig::Resnet { depth: 21, width: 4 };
+    assert!(cfg.validate().unwrap_err().to_string().contains("backbone.depth"));
+    let mut cfg = common::small_configs().remove(2);
+    cfg.head = gattanet::model::HeadConfig::ClassAttention { heads: 3, mlp_ratio: 2, init_scale: 0.1 };
+    assert!(cfg.validate().unwrap_err().to_string().contains("head.heads"));
+    let mut cfg = common::small_configs().remove(0);
+    cfg.input.std = vec![1.0, 0.0, 1.0];
+    assert!(cfg.validate().unwrap_err().to_string().contains("input.std"));
+}
+
+#[test]
+fn weight_errors_name_the_tensor_and_shapes() {
+    let cfg = common::small_configs().remove(0);
+    let ts = random_tensors(&cfg);
+    let load = |ts: &HashMap<String, Tensor>| io::from_bytes(&cfg, &io::to_safetensors(ts, DType::F32).unwrap(), &Device::Cpu);
+
+    let mut missing = ts.clone();
+    missing.remove("gatta.conv2.key");
+    let msg = load(&missing).unwrap_err().to_string();
+    assert!(msg.contains("gatta.conv2.key") && msg.contains("missing") && msg.contains("[6, 4]"), "{msg}");
+
+    let mut wrong = ts.clone();
+    wrong.insert("backbone.conv1.conv.weight".into(), Tensor::zeros((4, 3, 5, 5), DType::F32, &Device::Cpu).unwrap());
+    let msg = load(&wrong).unwrap_err().to_string();
+    assert!(msg.contains("backbone.conv1.conv.weight") && msg.contains("[4, 3, 3, 3]") && msg.contains("[4, 3, 5, 5]"), "{msg}");
+
+    let mut extra = ts.clone();
+    extra.insert("head.surprise".into(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
+    let msg = load(&extra).unwrap_err().to_string();
+    assert!(msg.contains("head.surprise") && msg.contains("not used"), "{msg}");
+
+    let mut ints = ts.clone();
+    ints.insert("gatta.conv1.alpha".into(), Tensor::zeros(1, DType::U32, &Device::Cpu).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    candle_core::safetensors::save(&ints, dir.path().join("w.safetensors")).unwrap();
+    let bytes = std::fs::read(dir.path().join("w.safetensors")).unwrap();
+    let msg = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap_err().to_string();
+    assert!(msg.contains("gatta.conv1.alpha") && msg.contains("float"), "{msg}");
+
+    for junk in [&b""[..], b"not a safetensors file at all", &[0xff; 64]] {
+        let msg = io::from_bytes(&cfg, junk, &Device::Cpu).unwrap_err().to_string();
+        assert!(msg.contains("model.safetensors") && msg.contains("not a valid safetensors file"), "{msg}");
+    }
+
+    // weights of another architecture: the first mismatch is named
+    let other = random_tensors(&common::small_configs().remove(1));
+    assert!(matches!(load(&other), Err(Error::Weights { .. })));
+}
+
+#[test]
+fn model_dir_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = io::load_dir(&dir.path().join("nope"), &Device::Cpu).unwrap_err().to_string();
+    assert!(msg.contains("nope") && msg.contains("not a model directory"), "{msg}");
+    std::fs::write(dir.path().join("config.json"), "{\"name\": 3}").unwrap();
+    let msg = io::load_dir(dir.path(), &Device::Cpu).unwrap_err().to_string();
+    assert!(msg.contains("config.json"), "{msg}");
+    let cfg = common::small_configs().remove(0);
+    std::fs::write(dir.path().join("config.json"), cfg.to_json()).unwrap();
+    let msg = io::load_dir(dir.path(), &Device::Cpu).unwrap_err().to_string();
+    assert!(msg.contains("model.safetensors"), "{msg}");
+}
+
+#[test]
+fn class_attention_weights_are_a_distribution_over_token_and_patches() {
+    let cfg = common::small_configs().remove(2); // patchconv: 16 / 4 → 4×4 patches, 2 heads
+    let (model, _) = io::init(&cfg, &Device::Cpu).unwrap();
+    let out = model.run(&input(&cfg, 2), &eval(2)).unwrap();
+    for pass in &out {
+        let a = pass.class_attention.as_ref().unwrap();
+        assert_eq!(a.dims(), &[2, 2, 1 + 16]);
+        let sums = a.sum(2).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5), "{sums:?}");
+    }
+}
+
+#[test]
+fn shifted_depthwise_conv_equals_grouped_conv() {
+    let varmap = candle_nn::VarMap::new();
+    let dw = DepthwiseConv3::new(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), 6).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, 6, 5, 7), &Device::Cpu).unwrap();
+    assert!(max_diff(&dw.forward(&x).unwrap(), &dw.forward_reference(&x).unwrap()) < 1e-5);
+}
+
+#[test]
+fn differentiable_max_pool_equals_the_kernel() {
+    for (h, w) in [(32, 32), (15, 15), (16, 9), (7, 8)] {
+        let x = Tensor::randn(0f32, 1.0, (2, 3, h, w), &Device::Cpu).unwrap();
+        let a = gattanet::model::layers::max_pool_3s2(&x, false).unwrap();
+        let b = gattanet::model::layers::max_pool_3s2(&x, true).unwrap();
+        assert_eq!(a.dims(), b.dims());
+        assert_eq!(max_diff(&a, &b), 0.0);
+    }
+}
+
+#[test]
+fn toy_cnn_matches_the_paper_shapes() {
+    let cfg = ModelConfig::from_json(include_str!("../configs/toy-gattanet.json")).unwrap();
+    let shapes: Vec<_> = cfg.attention_sites().iter().map(|s| (s.name.clone(), s.channels, s.spatial)).collect();
+    assert_eq!(
+        shapes,
+        vec![
+            ("conv1".into(), 64, Some([32, 32])),
+            ("conv2".into(), 128, Some([15, 15])),
+            ("conv3".into(), 256, Some([7, 7])),
+            ("fc1".into(), 256, None),
+            ("logits".into(), 10, None),
+        ]
+    );
+    let plain = ModelConfig::from_json(include_str!("../configs/toy-baseline.json")).unwrap();
+    let (model, varmap) = io::init(&plain, &Device::Cpu).unwrap();
+    let params: usize = varmap.all_vars().iter().filter(|v| true && v.elem_count() > 0).map(|v| v.elem_count()).sum::<usize>()
+        - io::varmap_tensors(&varmap).iter().filter(|(k, _)| k.contains(".stats")).map(|(_, t)| t.elem_count()).sum::<usize>();
+    // 3.585 M parameters and 36.0 M multiply-adds, as the PyTorch reference counts them
+    assert!((params as f64 - 3.585e6).abs() < 1e3, "{params}");
+    assert!((model.macs_per_pass() as f64 - 36.0e6).abs() < 0.1e6, "{}", model.macs_per_pass());
+}
