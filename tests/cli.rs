@@ -1,0 +1,200 @@
+//! The `gattanet` command end to end: init a random model of every backbone, inspect generated
+//! images, check inspection.json and the PNGs; bad inputs give one clear line and spare the others.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn gattanet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gattanet")).args(args).output().expect("run gattanet")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// A colourful test picture of any size.
+fn picture(w: u32, h: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) % 64 * 4) as u8]))
+}
+
+fn write_images(dir: &Path) -> Vec<PathBuf> {
+    let png = dir.join("wide.png");
+    picture(90, 40).save(&png).unwrap();
+    let jpg = dir.join("tall.jpg");
+    picture(30, 70).save(&jpg).unwrap();
+    let gray = dir.join("gray.png");
+    image::DynamicImage::ImageRgb8(picture(20, 20)).to_luma8().save(&gray).unwrap();
+    let rgba = dir.join("alpha.png");
+    image::DynamicImage::ImageRgb8(picture(33, 33)).to_rgba8().save(&rgba).unwrap();
+    vec![png, jpg, gray, rgba]
+}
+
+fn model_dir(root: &Path, cfg: &gattanet::model::ModelConfig) -> PathBuf {
+    let cfg_path = root.join(format!("{}.json", cfg.name));
+    std::fs::write(&cfg_path, cfg.to_json()).unwrap();
+    let dir = root.join(&cfg.name);
+    let out = gattanet(&["init", "--config", cfg_path.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    dir
+}
+
+#[test]
+fn inspect_every_backbone_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = write_images(tmp.path());
+    for cfg in common::small_configs() {
+        let model = model_dir(tmp.path(), &cfg);
+        let out_dir = tmp.path().join(format!("out-{}", cfg.name));
+        let mut args = vec!["inspect", "--model", model.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--passes", "3", "--top-k", "3"];
+        args.extend(images.iter().map(|p| p.to_str().unwrap()));
+        let out = gattanet(&args);
+        assert!(out.status.success(), "{}: {}", cfg.name, text(&out));
+
+        let sites = cfg.attention_sites();
+        let attended: Vec<_> = match &cfg.attention.as_ref().unwrap().layers {
+            Some(names) => sites.iter().filter(|s| names.contains(&s.name)).collect(),
+            None => sites.iter().collect(),
+        };
+        for stem in ["wide", "tall", "gray", "alpha"] {
+            let dir = out_dir.join(stem);
+            let json: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("inspection.json")).unwrap()).unwrap();
+            assert_eq!(json["model"], cfg.name.as_str());
+            assert_eq!(json["classes"].as_array().unwrap().len(), cfg.classes.len());
+            let passes = json["passes"].as_array().unwrap();
+            assert_eq!(passes.len(), 3);
+            for (t, pass) in passes.iter().enumerate() {
+                let p: Vec<f64> = pass["probabilities"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+                assert_eq!(pass["top"].as_array().unwrap().len(), 3);
+                assert!(pass["top"][0]["p"].as_f64().unwrap() >= pass["top"][1]["p"].as_f64().unwrap());
+                let layers = pass["layers"].as_array().unwrap();
+                assert_eq!(layers.len(), attended.len());
+                for (layer, site) in layers.iter().zip(&attended) {
+                    assert_eq!(layer["name"], site.name.as_str());
+                    let n: usize = layer["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).product();
+                    assert_eq!(layer["agreement"].as_array().unwrap().len(), n);
+                    assert_eq!(layer["gain"].as_array().unwrap().len(), n);
+                    let file = site.name.replace('.', "_");
+                    assert!(dir.join(format!("pass{t}/{file}.png")).is_file(), "{}: pass{t}/{file}.png", cfg.name);
+                    match site.spatial {
+                        Some([h, w]) => {
+                            assert_eq!(layer["kind"], "conv");
+                            assert_eq!(layer["shape"], serde_json::json!([h, w]));
+                            assert!(dir.join(format!("pass{t}/{file}_overlay.png")).is_file());
+                        }
+                        None => assert_eq!(layer["kind"], "dense"),
+                    }
+                    if t == 0 {
+                        assert!(layer["gain"].as_array().unwrap().iter().all(|g| g.as_f64() == Some(1.0)));
+                    }
+                }
+                match &cfg.head {
+                    gattanet::model::HeadConfig::ClassAttention { heads, .. } => {
+                        let agg = &pass["aggregation"];
+                        assert_eq!(agg["heads"].as_u64().unwrap() as usize, *heads);
+                        let [_, gh, gw] = cfg.feature_shape();
+                        assert_eq!(agg["grid"], serde_json::json!([gh, gw]));
+                        for h in 0..*heads {
+                            let sum: f64 = agg["weights"][h].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum::<f64>()
+                                + agg["self_weight"][h].as_f64().unwrap();
+                            assert!((sum - 1.0).abs() < 1e-4);
+                            assert!(dir.join(format!("pass{t}/attention_head{h}.png")).is_file());
+                        }
+                    }
+                    _ => assert!(pass["aggregation"].is_null()),
+                }
+                assert!(dir.join(format!("pass{t}/top.png")).is_file());
+            }
+            // input.png is the crop the model sees, at the model's input size
+            let input = image::open(dir.join("input.png")).unwrap();
+            assert_eq!([input.height() as usize, input.width() as usize], cfg.input.size);
+            assert!(dir.join("passes.png").is_file() && dir.join("alphas.png").is_file());
+        }
+    }
+}
+
+#[test]
+fn options_change_the_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = write_images(tmp.path());
+    let cfg = common::small_configs().remove(0);
+    let model = model_dir(tmp.path(), &cfg);
+    let run = |extra: &[&str]| -> Value {
+        let out_dir = tmp.path().join("opt");
+        let mut args = vec!["inspect", images[0].to_str().unwrap(), "--model", model.to_str().unwrap(), "--out", out_dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = gattanet(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("wide/inspection.json")).unwrap()).unwrap()
+    };
+    // --no-attention: one plain pass, α used 0
+    let off = run(&["--no-attention"]);
+    assert_eq!(off["passes"].as_array().unwrap().len(), 1);
+    assert!(off["alphas"].as_array().unwrap().iter().all(|a| a["used"] == 0.0));
+    // an override sets one layer's α and the gain of pass 1 follows 1 + α·g(pass 0)
+    let on = run(&["--alpha", "conv2=2.5", "--passes", "2"]);
+    let alphas = on["alphas"].as_array().unwrap();
+    assert_eq!(alphas[1]["name"], "conv2");
+    assert_eq!(alphas[1]["used"], 2.5);
+    let g0 = on["passes"][0]["layers"][1]["agreement"].as_array().unwrap();
+    let gain1 = on["passes"][1]["layers"][1]["gain"].as_array().unwrap();
+    for (g, gain) in g0.iter().zip(gain1) {
+        assert!((1.0 + 2.5 * g.as_f64().unwrap() - gain.as_f64().unwrap()).abs() < 1e-4);
+    }
+    assert_ne!(on["passes"][1]["logits"], on["passes"][0]["logits"]);
+    // an unknown layer is a clear error
+    let out = gattanet(&["inspect", images[0].to_str().unwrap(), "--model", model.to_str().unwrap(), "--out", tmp.path().to_str().unwrap(), "--alpha", "conv9=1"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("conv9"), "{}", text(&out));
+}
+
+#[test]
+fn bad_inputs_give_one_clear_line_and_spare_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = write_images(tmp.path());
+    let model = model_dir(tmp.path(), &common::small_configs().remove(1));
+    let not_image = tmp.path().join("notes.jpg");
+    std::fs::write(&not_image, "this is text, not a picture").unwrap();
+    let truncated = tmp.path().join("cut.png");
+    let full = std::fs::read(&images[0]).unwrap();
+    std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
+    let empty = tmp.path().join("empty.png");
+    std::fs::write(&empty, b"").unwrap();
+    let missing = tmp.path().join("missing.png");
+    let out_dir = tmp.path().join("out");
+    let out = gattanet(&[
+        "inspect",
+        not_image.to_str().unwrap(),
+        images[0].to_str().unwrap(),
+        truncated.to_str().unwrap(),
+        empty.to_str().unwrap(),
+        missing.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 4, "{stderr}");
+    assert!(errors[0].contains("notes.jpg") && errors[0].contains("not an image"), "{}", errors[0]);
+    assert!(errors[1].contains("cut.png") && errors[1].to_lowercase().contains("png"), "{}", errors[1]);
+    assert!(errors[2].contains("empty.png") && errors[2].contains("empty"), "{}", errors[2]);
+    assert!(errors[3].contains("missing.png"), "{}", errors[3]);
+    assert!(out_dir.join("wide/inspection.json").is_file(), "the good image was not processed");
+
+    // a wrong model directory: exit 2 and one line naming it
+    let out = gattanet(&["inspect", images[0].to_str().unwrap(), "--model", tmp.path().join("nomodel").to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("nomodel"), "{}", text(&out));
+    // weights of another config
+    let other = model_dir(tmp.path(), &common::small_configs().remove(0));
+    std::fs::copy(other.join("model.safetensors"), model.join("model.safetensors")).unwrap();
+    let out = gattanet(&["inspect", images[0].to_str().unwrap(), "--model", model.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("weights do not match the config: tensor"), "{}", text(&out));
+}
