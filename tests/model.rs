@@ -183,6 +183,9 @@ fn config_errors_name_the_field() {
     cfg.head = gattanet::model::HeadConfig::ClassAttention { heads: 3, mlp_ratio: 2, init_scale: 0.1 };
     assert!(cfg.validate().unwrap_err().to_string().contains("head.heads"));
     let mut cfg = common::small_configs().remove(0);
+    cfg.input.size = [1024, 1024];
+    assert!(cfg.validate().unwrap_err().to_string().contains("head.hidden"));
+    let mut cfg = common::small_configs().remove(0);
     cfg.input.std = vec![1.0, 0.0, 1.0];
     assert!(cfg.validate().unwrap_err().to_string().contains("input.std"));
 }

@@ -211,6 +211,13 @@ impl ModelConfig {
             if *hidden == 0 {
                 return Err(Error::config("head.hidden", "must be > 0"));
             }
+            let [c, fh, fw] = self.feature_shape();
+            if (c * fh * fw).saturating_mul(*hidden) > MAX_DENSE_WEIGHTS {
+                return Err(Error::config(
+                    "head.hidden",
+                    format!("the flattened {c}x{fh}x{fw} features times {hidden} units exceed {MAX_DENSE_WEIGHTS} weights; use avg_linear or a smaller input"),
+                ));
+            }
         }
         if let Some(att) = &self.attention {
             if att.dim == 0 || att.dim > 1024 {
@@ -305,6 +312,9 @@ impl ModelConfig {
         [last.channels, h, w]
     }
 }
+
+/// Largest dense layer we agree to build (the toy CNN's is 3.2 M).
+const MAX_DENSE_WEIGHTS: usize = 64_000_000;
 
 /// Output size of max-pool 3, stride 2, no padding.
 pub(crate) fn pool_out(n: usize) -> usize {
