@@ -10,3 +10,5 @@ pub use error::{Error, Result};
 pub use inspect::{inspect, Aggregation, Inspection, InspectOptions, LayerKind, LayerMaps, Pass, TopClass};
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod train;

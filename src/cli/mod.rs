@@ -1,7 +1,9 @@
 //! The native CLI. Each sub-command lives in its own module.
 mod bench;
+mod eval;
 mod render;
 mod inspect;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,10 @@ enum Command {
     },
     /// Time the forward passes of each backbone on the CPU.
     Bench(bench::Args),
+    /// Train a model on a data set (image folders, CIFAR binary or IDX), with checkpoints to resume.
+    Train(train::Args),
+    /// Accuracy of a model on a data set's test split, also under Gaussian noise.
+    Eval(eval::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -38,6 +44,8 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => return inspect::run(args),
         Command::Init { config, out } => init(&config, &out),
         Command::Bench(args) => bench::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

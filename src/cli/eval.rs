@@ -1,0 +1,98 @@
+//! `gattanet eval --model DIR --data PATH [--noise 0,0.01,...] [--json FILE] [--limit N] [--passes N]`
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::model::io;
+use crate::train::data::{self, LoadOptions, Split};
+use crate::train::eval::{evaluate, ClassAccuracy};
+use crate::train::run::model_passes;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model directory (config.json + model.safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// Data set (its test split is used): image folders, CIFAR-10/100 binary or IDX files.
+    #[arg(long)]
+    data: PathBuf,
+    /// σ of Gaussian noise added to the [0, 1] image (then clipped to [0, 1]) before normalisation.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.01,0.02,0.05,0.1,0.2")]
+    noise: Vec<f32>,
+    /// Write the results as JSON here, and the noise curve as a PNG next to it.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Evaluate on only the first N test images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Number of passes T (default: the model's).
+    #[arg(long)]
+    passes: Option<usize>,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Serialize)]
+struct NoisePoint {
+    sigma: f32,
+    accuracy: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    data: String,
+    images: usize,
+    passes: usize,
+    accuracy: f64,
+    per_pass: Vec<f64>,
+    per_class: Vec<ClassAccuracy>,
+    noise: Vec<NoisePoint>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let model = io::load_dir(&args.model, &candle_core::Device::Cpu).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    let cfg = &model.config;
+    let opts = LoadOptions { input: cfg.input.clone(), classes: Some(cfg.classes.clone()), limit: args.limit, threads: 0 };
+    let test = data::load(&args.data, Split::Test, &opts)?;
+    super::train::report_skipped(&test);
+    let passes = args.passes.unwrap_or_else(|| model_passes(cfg));
+    println!("{} on {} ({}), {} pass(es)", cfg.name, args.data.display(), test.summary(), passes);
+    let clean = evaluate(&model, &test, passes, None, None)?;
+    println!("accuracy {:.2}%", 100.0 * clean.accuracy);
+    if clean.per_pass.len() > 1 {
+        let per_pass: Vec<String> = clean.per_pass.iter().enumerate().map(|(p, a)| format!("pass {}: {:.2}%", p + 1, 100.0 * a)).collect();
+        println!("  {}", per_pass.join(", "));
+    }
+    let mut noise = Vec::new();
+    for &sigma in &args.noise {
+        anyhow::ensure!(sigma.is_finite() && sigma >= 0.0, "--noise: σ must be >= 0, got {sigma}");
+        let accuracy = if sigma == 0.0 { clean.accuracy } else { evaluate(&model, &test, passes, None, Some((sigma, args.seed)))?.accuracy };
+        println!("  noise σ = {sigma:<6} accuracy {:.2}%", 100.0 * accuracy);
+        noise.push(NoisePoint { sigma, accuracy });
+    }
+    if let Some(path) = &args.json {
+        let report = Report {
+            model: cfg.name.clone(),
+            data: args.data.display().to_string(),
+            images: clean.images,
+            passes,
+            accuracy: clean.accuracy,
+            per_pass: clean.per_pass.clone(),
+            per_class: clean.per_class.clone(),
+            noise,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("cannot write {}", path.display()))?;
+        let points: Vec<(f32, f32)> = report.noise.iter().map(|p| (p.sigma, p.accuracy as f32)).collect();
+        let png = path.with_extension("png");
+        std::fs::write(&png, crate::viz::charts::noise_curve_png(&[(cfg.name.clone(), points)]))
+            .with_context(|| format!("cannot write {}", png.display()))?;
+        println!("wrote {} and {}", path.display(), png.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Accuracy of a model on a data set in eval mode (BatchNorm running statistics), optionally
+//! with Gaussian noise.
+use anyhow::Result;
+use candle_core::{Tensor, D};
+use serde::{Deserialize, Serialize};
+
+use super::augment::{derived_rng, make_batch, Batch, Transform};
+use super::data::Dataset;
+use crate::model::{Model, RunOptions};
+
+/// Images per forward batch in evaluation.
+pub const EVAL_BATCH: usize = 250;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassAccuracy {
+    pub class: String,
+    pub accuracy: f64,
+    pub images: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalResult {
+    /// Accuracy of the final pass.
+    pub accuracy: f64,
+    pub per_class: Vec<ClassAccuracy>,
+    /// Accuracy of every pass (pass 0 is the plain feed-forward pass).
+    pub per_pass: Vec<f64>,
+    pub images: usize,
+}
+
+/// Top-1 predictions of each row of (B, K) logits.
+pub fn argmax(logits: &Tensor) -> Result<Vec<u32>> {
+    Ok(logits.argmax(D::Minus1)?.to_vec1::<u32>()?)
+}
+
+/// Run the passes on a batch; the logits of every pass.
+pub fn forward(model: &Model, batch: &Batch, passes: usize, train: bool) -> Result<Vec<Tensor>> {
+    let x = Tensor::from_slice(&batch.x, batch.shape, model.device())?;
+    let out = model.run(&x, &RunOptions { passes, alphas: None, train, final_maps: false })?;
+    Ok(out.into_iter().map(|o| o.logits).collect())
+}
+
+/// Count correct predictions per pass and per class.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    pub correct_per_pass: Vec<usize>,
+    pub correct_per_class: Vec<usize>,
+    pub per_class: Vec<usize>,
+    pub images: usize,
+}
+
+impl Tally {
+    pub fn new(classes: usize) -> Self {
+        Tally { correct_per_pass: Vec::new(), correct_per_class: vec![0; classes], per_class: vec![0; classes], images: 0 }
+    }
+
+    pub fn add(&mut self, logits: &[Tensor], labels: &[u32]) -> Result<()> {
+        if self.correct_per_pass.len() < logits.len() {
+            self.correct_per_pass.resize(logits.len(), 0);
+        }
+        for (p, l) in logits.iter().enumerate() {
+            let pred = argmax(l)?;
+            let last = p + 1 == logits.len();
+            for (&y, &yh) in labels.iter().zip(&pred) {
+                if y == yh {
+                    self.correct_per_pass[p] += 1;
+                    if last {
+                        self.correct_per_class[y as usize] += 1;
+                    }
+                }
+            }
+        }
+        for &y in labels {
+            self.per_class[y as usize] += 1;
+        }
+        self.images += labels.len();
+        Ok(())
+    }
+
+    pub fn result(&self, classes: &[String]) -> EvalResult {
+        let n = self.images.max(1) as f64;
+        EvalResult {
+            accuracy: self.correct_per_pass.last().map_or(0.0, |&c| c as f64 / n),
+            per_class: classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ClassAccuracy {
+                    class: c.clone(),
+                    accuracy: self.correct_per_class[i] as f64 / self.per_class[i].max(1) as f64,
+                    images: self.per_class[i],
+                })
+                .collect(),
+            per_pass: self.correct_per_pass.iter().map(|&c| c as f64 / n).collect(),
+            images: self.images,
+        }
+    }
+}
+
+/// Evaluate on the first `limit` images (all when None) in eval mode. With `noise` = (σ, seed),
+/// Gaussian noise of σ is added to the [0, 1] images first (the same noise for the same seed).
+pub fn evaluate(model: &Model, ds: &Dataset, passes: usize, limit: Option<usize>, noise: Option<(f32, u64)>) -> Result<EvalResult> {
+    let n = limit.map_or(ds.len(), |l| l.min(ds.len()));
+    let mut tally = Tally::new(ds.classes.len());
+    let mut rng = derived_rng(noise.map_or(0, |n| n.1), "noise", 0);
+    let indices: Vec<usize> = (0..n).collect();
+    for chunk in indices.chunks(EVAL_BATCH) {
+        let batch = match noise {
+            Some((sigma, _)) if sigma > 0.0 => make_batch(ds, chunk, &model.config.input, Transform::Noise(sigma, &mut rng)),
+            _ => make_batch(ds, chunk, &model.config.input, Transform::<rand::rngs::StdRng>::None),
+        };
+        let logits = forward(model, &batch, passes, false)?;
+        tally.add(&logits, &batch.y)?;
+    }
+    Ok(tally.result(&ds.classes))
+}
