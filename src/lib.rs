@@ -12,3 +12,5 @@ pub use inspect::{inspect, Aggregation, Inspection, InspectOptions, LayerKind, L
 pub mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod app;

@@ -1,0 +1,850 @@
+//! The page: one Yew component that owns the state (model, image, result, view options),
+//! talks to the inference worker and draws the views. Drawing helpers live in `view.rs`.
+mod samples;
+mod view;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Blob, BlobPropertyBag, File, KeyboardEvent, MediaStream, Url};
+use yew::prelude::*;
+
+use super::backend::{self, Choice};
+use super::bridge::{js_text, Bridge, Heard};
+use super::export;
+use super::fetch::{self, ModelEntry};
+use super::protocol::{Reply, Request, Stage};
+use super::url_state::UrlState;
+use crate::inspect::{InspectOptions, Inspection};
+use crate::model::ModelConfig;
+use crate::preprocess::{Crop, MAX_BYTES};
+use crate::viz::{ColorMap, Normalization};
+
+
+/// A URL an image is displayed from; object URLs are revoked when the last user lets go.
+pub struct DisplayUrl {
+    pub url: String,
+    revoke: bool,
+}
+
+impl Drop for DisplayUrl {
+    fn drop(&mut self) {
+        if self.revoke {
+            let _ = Url::revoke_object_url(&self.url);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Sample(&'static str),
+    File(String),
+    Camera,
+}
+
+/// An image the user chose (or a sample), with its bytes.
+pub struct ImageData {
+    pub id: u32,
+    pub bytes: Rc<Vec<u8>>,
+    pub source: Source,
+    pub display: Rc<DisplayUrl>,
+}
+
+impl ImageData {
+    pub fn name(&self) -> String {
+        match &self.source {
+            Source::Sample(id) => samples::find(id).map_or(id.to_string(), |s| format!("sample: {}", s.label)),
+            Source::File(name) => name.clone(),
+            Source::Camera => "camera snapshot".into(),
+        }
+    }
+}
+
+/// The result on screen.
+pub struct Shown {
+    pub image: Rc<ImageData>,
+    pub inspection: Rc<Inspection>,
+    /// The model's view of the image (PNG data URL) and its size.
+    pub view_url: String,
+    pub view_rgb: Rc<image::RgbImage>,
+    pub crop: Crop,
+    pub original: [u32; 2],
+    pub decode_ms: f64,
+    pub run_ms: f64,
+}
+
+/// The model the worker holds (kept whole so a restarted worker gets it back without a download).
+pub struct LoadedModel {
+    pub entry: ModelEntry,
+    pub config: ModelConfig,
+    config_text: String,
+    weights: Rc<Vec<u8>>,
+    pub build_ms: f64,
+}
+
+pub enum ModelLoad {
+    Idle,
+    Downloading { name: String, loaded: f64, total: Option<f64> },
+    Building { name: String },
+}
+
+/// View options: UI-only, they redraw without recomputing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewOpts {
+    pub pass: usize,
+    pub norm: Normalization,
+    pub cmap: ColorMap,
+    pub acmap: ColorMap,
+    pub opacity: f32,
+    pub smooth: bool,
+    pub all_passes: bool,
+    pub photo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hover {
+    pub key: String,
+    pub text: String,
+}
+
+struct Job {
+    seq: u32,
+    image: Rc<ImageData>,
+}
+
+pub enum Msg {
+    Heard(Heard),
+    Manifest(Result<Vec<ModelEntry>, String>),
+    SelectModel(String),
+    ModelProgress { seq: u32, loaded: f64, total: Option<f64> },
+    ModelFetched { seq: u32, entry: ModelEntry, result: Result<(String, Vec<u8>), String> },
+    PickSample(&'static str),
+    SampleFetched { id: &'static str, result: Result<Vec<u8>, String> },
+    OpenFile(File),
+    FileRead { name: String, url: String, result: Result<Vec<u8>, String> },
+    SetPasses(usize),
+    SetAlpha(f32),
+    SetPass(usize),
+    StepPass(i32),
+    SetNorm(Normalization),
+    SetCmap(ColorMap),
+    SetAcmap(ColorMap),
+    SetOpacity(f32),
+    SetSmooth(bool),
+    SetAllPasses(bool),
+    SetPhoto(bool),
+    Hover(Option<Hover>),
+    Dragging(bool),
+    ExportPng,
+    ExportJson,
+    CopyLink,
+    LinkCopied(bool),
+    DismissError,
+    StartCamera,
+    CameraStarted(Result<MediaStream, String>),
+    Capture,
+    StopCamera,
+}
+
+pub struct App {
+    url_state: UrlState,
+    backend: Choice,
+    bridge: Option<Bridge>,
+    worker_ready: bool,
+    /// Requests waiting for the worker to start (or restart).
+    outbox: Vec<(Request, Option<Rc<Vec<u8>>>)>,
+    next_seq: u32,
+    next_image_id: u32,
+    manifest: Option<Vec<ModelEntry>>,
+    model: Option<LoadedModel>,
+    model_load: ModelLoad,
+    /// seq of the model download/build in progress.
+    model_seq: Option<u32>,
+    pending_model: Option<(ModelEntry, String, Rc<Vec<u8>>)>,
+    shown: Option<Shown>,
+    inflight: Option<Job>,
+    queued: Option<Rc<ImageData>>,
+    sample_cache: HashMap<&'static str, Rc<Vec<u8>>>,
+    /// The image to inspect once a model is loaded.
+    waiting_image: Option<Rc<ImageData>>,
+    passes: Option<usize>,
+    alpha: f32,
+    view: ViewOpts,
+    hover: Option<Hover>,
+    error: Option<String>,
+    notice: Option<String>,
+    dragging: bool,
+    camera: Option<MediaStream>,
+    video_ref: NodeRef,
+    model_select: NodeRef,
+    /// Drawn images and charts of the current result, by key (cleared with each result).
+    cache: RefCell<HashMap<String, Rc<str>>>,
+    last_query: String,
+    _keydown: Closure<dyn FnMut(KeyboardEvent)>,
+    _paste: Closure<dyn FnMut(web_sys::ClipboardEvent)>,
+}
+
+const KEEP_EXISTING: &str = "The previous result is still shown.";
+
+impl App {
+    fn link_send(ctx: &Context<Self>) -> Callback<Msg> {
+        ctx.link().callback(|m| m)
+    }
+
+    fn spawn_worker(&mut self, ctx: &Context<Self>) {
+        let cb = ctx.link().callback(Msg::Heard);
+        self.worker_ready = false;
+        match Bridge::spawn(move |h| cb.emit(h)) {
+            Ok(b) => self.bridge = Some(b),
+            Err(e) => {
+                self.bridge = None;
+                self.error = Some(format!("The model cannot run: {e}"));
+            }
+        }
+    }
+
+    fn post(&mut self, req: Request, bytes: Option<Rc<Vec<u8>>>) {
+        if !self.worker_ready {
+            self.outbox.push((req, bytes));
+            return;
+        }
+        if let Some(b) = &self.bridge {
+            if let Err(e) = b.send(&req, bytes.as_deref().map(|v| v.as_slice())) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn seq(&mut self) -> u32 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    fn options(&self) -> InspectOptions {
+        InspectOptions { passes: self.passes, alpha_scale: self.alpha, alpha_overrides: Vec::new(), attention: true, top_k: 5 }
+    }
+
+    /// Inspect `image` with the current options (latest wins: one job in flight, one queued).
+    fn request(&mut self, image: Rc<ImageData>) {
+        if self.model.is_none() {
+            self.waiting_image = Some(image);
+            return;
+        }
+        if self.inflight.is_some() {
+            self.queued = Some(image);
+            return;
+        }
+        let seq = self.seq();
+        let req = Request::Inspect { seq, image_id: image.id, options: self.options() };
+        self.post(req, Some(image.bytes.clone()));
+        self.inflight = Some(Job { seq, image });
+    }
+
+    /// Recompute the image on screen (options or model changed).
+    fn recompute(&mut self) {
+        let image = self.queued.clone().or_else(|| self.inflight.as_ref().map(|j| j.image.clone()));
+        let image = image.or_else(|| self.shown.as_ref().map(|s| s.image.clone()));
+        if let Some(image) = image {
+            self.request(image);
+        }
+    }
+
+    fn pump(&mut self) {
+        if self.inflight.is_none() {
+            if let Some(next) = self.queued.take() {
+                self.request(next);
+            }
+        }
+    }
+
+    fn new_image(&mut self, bytes: Rc<Vec<u8>>, source: Source, display: DisplayUrl) -> Rc<ImageData> {
+        self.next_image_id += 1;
+        Rc::new(ImageData { id: self.next_image_id, bytes, source, display: Rc::new(display) })
+    }
+
+    fn pick_sample(&mut self, ctx: &Context<Self>, id: &'static str) {
+        let Some(sample) = samples::find(id) else { return };
+        if let Some(bytes) = self.sample_cache.get(id).cloned() {
+            let img = self.new_image(bytes, Source::Sample(id), DisplayUrl { url: sample.file.into(), revoke: false });
+            self.request(img);
+            return;
+        }
+        let link = ctx.link().clone();
+        let file = sample.file;
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = fetch::get_bytes(file, None).await;
+            link.send_message(Msg::SampleFetched { id, result });
+        });
+    }
+
+    fn select_model(&mut self, ctx: &Context<Self>, name: &str) {
+        let Some(entry) = self.manifest.as_ref().and_then(|m| m.iter().find(|e| e.name == name)).cloned() else {
+            self.error = Some(format!("There is no model called “{name}”."));
+            return;
+        };
+        if self.model.as_ref().is_some_and(|m| m.entry.name == name) && self.model_seq.is_none() {
+            return;
+        }
+        let seq = self.seq();
+        self.model_seq = Some(seq);
+        self.model_load = ModelLoad::Downloading { name: entry.name.clone(), loaded: 0.0, total: entry.bytes.map(|b| b as f64) };
+        let link = ctx.link().clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let dir = entry.dir();
+            let progress_link = link.clone();
+            let progress: fetch::Progress =
+                Rc::new(move |loaded, total| progress_link.send_message(Msg::ModelProgress { seq, loaded, total }));
+            let result = async {
+                let config = fetch::get_text(&format!("{dir}/config.json")).await?;
+                let weights = fetch::get_bytes(&format!("{dir}/model.safetensors"), Some(progress)).await?;
+                Ok::<_, String>((config, weights))
+            }
+            .await;
+            link.send_message(Msg::ModelFetched { seq, entry, result });
+        });
+    }
+
+    fn on_reply(&mut self, ctx: &Context<Self>, reply: Reply, bytes: Option<Vec<u8>>) -> bool {
+        match reply {
+            Reply::Ready => {
+                self.worker_ready = true;
+                for (req, bytes) in std::mem::take(&mut self.outbox) {
+                    self.post(req, bytes);
+                }
+            }
+            Reply::ModelLoaded { seq, ms, .. } => {
+                if self.model_seq == Some(seq) {
+                    self.model_seq = None;
+                    self.model_load = ModelLoad::Idle;
+                    if let Some((entry, config_text, weights)) = self.pending_model.take() {
+                        match ModelConfig::from_json(&config_text) {
+                            Ok(config) => {
+                                let changed = self.model.as_ref().is_none_or(|m| m.entry.name != entry.name);
+                                if changed {
+                                    // Passes come from the new model unless the link asked for some.
+                                    self.passes = self.url_state.passes.take();
+                                }
+                                self.model = Some(LoadedModel { entry, config, config_text, weights, build_ms: ms });
+                            }
+                            Err(e) => self.error = Some(format!("The model's config.json is invalid: {e}")),
+                        }
+                    }
+                    match self.waiting_image.take() {
+                        Some(img) => self.request(img),
+                        None => self.recompute(),
+                    }
+                }
+            }
+            Reply::Inspected { seq, inspection, view, crop, original_size, decode_ms, run_ms, .. } => {
+                if self.inflight.as_ref().is_none_or(|j| j.seq != seq) {
+                    return false;
+                }
+                let job = self.inflight.take().expect("checked");
+                let rgb = bytes.and_then(|b| image::RgbImage::from_raw(view[0], view[1], b));
+                match rgb {
+                    Some(rgb) => {
+                        let passes = inspection.passes.len();
+                        let was_last = self.shown.as_ref().is_none_or(|s| self.view.pass + 1 >= s.inspection.passes.len());
+                        if let Some(p) = self.url_state.pass.take() {
+                            self.view.pass = p;
+                        } else if was_last || self.view.pass >= passes {
+                            self.view.pass = passes.saturating_sub(1);
+                        }
+                        self.view.pass = self.view.pass.min(passes.saturating_sub(1));
+                        self.cache.borrow_mut().clear();
+                        self.shown = Some(Shown {
+                            view_url: super::render::png_data_url(&rgb),
+                            view_rgb: Rc::new(rgb),
+                            image: job.image,
+                            inspection: Rc::new(inspection),
+                            crop,
+                            original: original_size,
+                            decode_ms,
+                            run_ms,
+                        });
+                        self.error = None;
+                        self.hover = None;
+                    }
+                    None => self.error = Some("The worker sent a malformed result.".into()),
+                }
+                self.pump();
+            }
+            Reply::Failed { seq, stage, message } => {
+                if self.model_seq == Some(seq) {
+                    let name = self.pending_model.take().map(|p| p.0.name).unwrap_or_default();
+                    self.model_seq = None;
+                    self.model_load = ModelLoad::Idle;
+                    self.error = Some(format!("Model “{name}” could not be loaded: {message}. {}", keep_model(&self.model)));
+                } else if self.inflight.as_ref().is_some_and(|j| j.seq == seq) {
+                    let job = self.inflight.take().expect("checked");
+                    self.error = Some(match stage {
+                        Stage::Image => format!("“{}” cannot be used: {message}. {KEEP_EXISTING}", job.image.name()),
+                        _ => format!("The model could not run on “{}”: {message}. {KEEP_EXISTING}", job.image.name()),
+                    });
+                    self.pump();
+                } else {
+                    self.error = Some(message);
+                }
+            }
+            Reply::Panicked { message } => {
+                self.restart_worker(ctx, &format!("the model crashed ({message})"));
+            }
+        }
+        true
+    }
+
+    /// A dead worker is replaced, and given back the model it held.
+    fn restart_worker(&mut self, ctx: &Context<Self>, why: &str) {
+        let failed = self.inflight.take().map(|j| j.image.name());
+        self.error = Some(match failed {
+            Some(name) => format!("Computing “{name}” failed: {why}. The engine was restarted. {KEEP_EXISTING}"),
+            None => format!("The engine failed: {why}. It was restarted."),
+        });
+        self.bridge = None;
+        self.outbox.clear();
+        self.spawn_worker(ctx);
+        let seq = self.seq();
+        if let Some(m) = &self.model {
+            self.model_seq = Some(seq);
+            self.pending_model = Some((m.entry.clone(), m.config_text.clone(), m.weights.clone()));
+            let req = Request::LoadModel { seq, name: m.entry.name.clone(), config: m.config_text.clone(), backend: self.backend.backend };
+            let weights = m.weights.clone();
+            self.model_load = ModelLoad::Building { name: m.entry.name.clone() };
+            self.post(req, Some(weights));
+        }
+        self.queued = None;
+    }
+
+    fn read_file(&mut self, ctx: &Context<Self>, file: File) {
+        let name = file.name();
+        let size = file.size();
+        if size > MAX_BYTES as f64 {
+            self.error = Some(format!(
+                "“{name}” is too large ({}); the limit is {}. {KEEP_EXISTING}",
+                fetch::human_bytes(size),
+                fetch::human_bytes(MAX_BYTES as f64)
+            ));
+            return;
+        }
+        let url = Url::create_object_url_with_blob(&file).unwrap_or_default();
+        let link = ctx.link().clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = fetch::blob_bytes(&file).await;
+            link.send_message(Msg::FileRead { name, url, result });
+        });
+    }
+
+    fn status(&self) -> (String, &'static str) {
+        match &self.model_load {
+            ModelLoad::Downloading { name, loaded, total } => {
+                let pct = total.filter(|t| *t > 0.0).map(|t| format!(" {:.0}%", 100.0 * loaded / t)).unwrap_or_default();
+                return (format!("downloading {name}…{pct}"), "busy");
+            }
+            ModelLoad::Building { name } => return (format!("preparing {name}…"), "busy"),
+            ModelLoad::Idle => {}
+        }
+        if self.bridge.is_none() {
+            return ("stopped".into(), "bad");
+        }
+        if self.manifest.is_none() && self.model.is_none() {
+            return ("loading…".into(), "busy");
+        }
+        if self.inflight.is_some() || self.queued.is_some() || self.waiting_image.is_some() {
+            return ("computing…".into(), "busy");
+        }
+        if self.shown.is_some() {
+            ("ready".into(), "ok")
+        } else if self.model.is_some() {
+            ("no image yet".into(), "busy")
+        } else {
+            ("no model".into(), "bad")
+        }
+    }
+
+    fn current_url_state(&self) -> UrlState {
+        let sample = self.shown.as_ref().and_then(|s| match s.image.source {
+            Source::Sample(id) => Some(id.to_string()),
+            _ => None,
+        });
+        UrlState {
+            model: self.model.as_ref().map(|m| m.entry.name.clone()),
+            sample,
+            passes: self.passes,
+            alpha: (self.alpha != 1.0).then_some(self.alpha),
+            pass: self.shown.as_ref().map(|_| self.view.pass),
+            norm: (self.view.norm != Normalization::PerMap).then_some(self.view.norm),
+            cmap: (self.view.cmap != ColorMap::Diverging).then_some(self.view.cmap),
+            acmap: (self.view.acmap != ColorMap::Sequential).then_some(self.view.acmap),
+            opacity: (self.view.opacity != DEFAULT_OPACITY).then_some(self.view.opacity),
+            smooth: self.view.smooth.then_some(true),
+            all_passes: (!self.view.all_passes).then_some(false),
+            photo: self.view.photo.then_some(true),
+            backend: self.url_state.backend.clone(),
+        }
+    }
+
+    fn on_key(&mut self, key: &str) -> bool {
+        let Some(shown) = &self.shown else { return false };
+        let n = shown.inspection.passes.len();
+        match key {
+            "ArrowLeft" if self.view.pass > 0 => self.view.pass -= 1,
+            "ArrowRight" if self.view.pass + 1 < n => self.view.pass += 1,
+            "Home" => self.view.pass = 0,
+            "End" => self.view.pass = n.saturating_sub(1),
+            _ => return false,
+        }
+        true
+    }
+}
+
+const DEFAULT_OPACITY: f32 = 0.6;
+
+fn keep_model(model: &Option<LoadedModel>) -> String {
+    match model {
+        Some(m) => format!("Still using “{}”.", m.entry.name),
+        None => "No model is loaded.".into(),
+    }
+}
+
+/// A Blob URL for bytes we produced ourselves (camera snapshots).
+fn object_url(bytes: &[u8], mime: &str) -> String {
+    let arr = Uint8Array::new_with_length(bytes.len() as u32);
+    arr.copy_from(bytes);
+    let parts = Array::of1(&arr);
+    let opts = BlobPropertyBag::new();
+    opts.set_type(mime);
+    Blob::new_with_u8_array_sequence_and_options(&parts, &opts)
+        .ok()
+        .and_then(|b| Url::create_object_url_with_blob(&b).ok())
+        .unwrap_or_default()
+}
+
+impl Component for App {
+    type Message = Msg;
+    type Properties = ();
+
+    fn create(ctx: &Context<Self>) -> Self {
+        let window = web_sys::window().expect("window");
+        let search = window.location().search().unwrap_or_default();
+        let url_state = UrlState::parse(&search);
+        let backend = backend::choose(url_state.backend.as_deref(), backend::webgpu_present());
+
+        let send = Self::link_send(ctx);
+        let keydown = Closure::<dyn FnMut(KeyboardEvent)>::new(move |e: KeyboardEvent| {
+            if e.alt_key() || e.ctrl_key() || e.meta_key() || e.default_prevented() {
+                return;
+            }
+            let typing = e
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"));
+            if !typing && matches!(e.key().as_str(), "ArrowLeft" | "ArrowRight") {
+                e.prevent_default();
+                send.emit(Msg::StepPass(if e.key() == "ArrowLeft" { -1 } else { 1 }));
+            }
+        });
+        let _ = window.add_event_listener_with_callback("keydown", keydown.as_ref().unchecked_ref());
+        let send = Self::link_send(ctx);
+        let paste = Closure::<dyn FnMut(web_sys::ClipboardEvent)>::new(move |e: web_sys::ClipboardEvent| {
+            let file = e.clipboard_data().and_then(|d| d.files()).and_then(|f| f.get(0));
+            if let Some(file) = file {
+                e.prevent_default();
+                send.emit(Msg::OpenFile(file));
+            }
+        });
+        let _ = window.add_event_listener_with_callback("paste", paste.as_ref().unchecked_ref());
+
+        let view = ViewOpts {
+            pass: 0,
+            norm: url_state.norm.unwrap_or_default(),
+            cmap: url_state.cmap.unwrap_or(ColorMap::Diverging),
+            acmap: url_state.acmap.unwrap_or(ColorMap::Sequential),
+            opacity: url_state.opacity.unwrap_or(DEFAULT_OPACITY),
+            smooth: url_state.smooth.unwrap_or(false),
+            all_passes: url_state.all_passes.unwrap_or(true),
+            photo: url_state.photo.unwrap_or(false),
+        };
+        let mut app = App {
+            alpha: url_state.alpha.unwrap_or(1.0),
+            passes: None,
+            url_state,
+            backend,
+            bridge: None,
+            worker_ready: false,
+            outbox: Vec::new(),
+            next_seq: 0,
+            next_image_id: 0,
+            manifest: None,
+            model: None,
+            model_load: ModelLoad::Idle,
+            model_seq: None,
+            pending_model: None,
+            shown: None,
+            inflight: None,
+            queued: None,
+            sample_cache: HashMap::new(),
+            waiting_image: None,
+            view,
+            hover: None,
+            error: None,
+            notice: None,
+            dragging: false,
+            camera: None,
+            video_ref: NodeRef::default(),
+            model_select: NodeRef::default(),
+            cache: RefCell::new(HashMap::new()),
+            last_query: search,
+            _keydown: keydown,
+            _paste: paste,
+        };
+        app.spawn_worker(ctx);
+        let link = ctx.link().clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = match fetch::get_text(fetch::MANIFEST_URL).await {
+                Ok(text) => fetch::parse_manifest(&text),
+                Err(e) => Err(format!("The list of models could not be loaded: {e}")),
+            };
+            link.send_message(Msg::Manifest(result));
+        });
+        let sample = app.url_state.sample.clone().and_then(|s| samples::find(&s)).map_or(samples::DEFAULT_SAMPLE, |s| s.id);
+        app.pick_sample(ctx, sample);
+        app
+    }
+
+    fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
+        match msg {
+            Msg::Heard(Heard::Reply(reply, bytes)) => return self.on_reply(ctx, reply, bytes),
+            Msg::Heard(Heard::Crashed(why)) => self.restart_worker(ctx, &why),
+            Msg::Manifest(Ok(entries)) => {
+                let wanted = self.url_state.model.take();
+                let pick = wanted
+                    .as_ref()
+                    .and_then(|w| entries.iter().find(|e| &e.name == w))
+                    .or_else(|| entries.first())
+                    .map(|e| e.name.clone());
+                if let Some(w) = wanted.filter(|w| !entries.iter().any(|e| &e.name == w)) {
+                    self.notice = Some(format!("The link asks for model “{w}”, which this site does not have; showing another."));
+                }
+                self.manifest = Some(entries);
+                if let Some(name) = pick {
+                    self.select_model(ctx, &name);
+                }
+            }
+            Msg::Manifest(Err(e)) => {
+                self.manifest = Some(Vec::new());
+                self.error = Some(e);
+            }
+            Msg::SelectModel(name) => self.select_model(ctx, &name),
+            Msg::ModelProgress { seq, loaded, total } => {
+                if self.model_seq != Some(seq) {
+                    return false;
+                }
+                if let ModelLoad::Downloading { loaded: l, total: t, .. } = &mut self.model_load {
+                    *l = loaded;
+                    if total.is_some() {
+                        *t = total;
+                    }
+                }
+            }
+            Msg::ModelFetched { seq, entry, result } => {
+                if self.model_seq != Some(seq) {
+                    return false;
+                }
+                match result {
+                    Ok((config, weights)) => {
+                        let weights = Rc::new(weights);
+                        self.model_load = ModelLoad::Building { name: entry.name.clone() };
+                        let req = Request::LoadModel { seq, name: entry.name.clone(), config: config.clone(), backend: self.backend.backend };
+                        self.pending_model = Some((entry, config, weights.clone()));
+                        self.post(req, Some(weights));
+                    }
+                    Err(e) => {
+                        self.model_seq = None;
+                        self.model_load = ModelLoad::Idle;
+                        self.error = Some(format!("Model “{}” could not be downloaded: {e}. {}", entry.name, keep_model(&self.model)));
+                    }
+                }
+            }
+            Msg::PickSample(id) => self.pick_sample(ctx, id),
+            Msg::SampleFetched { id, result } => match result {
+                Ok(bytes) => {
+                    let bytes = Rc::new(bytes);
+                    self.sample_cache.insert(id, bytes.clone());
+                    let file = samples::find(id).map_or("", |s| s.file);
+                    let img = self.new_image(bytes, Source::Sample(id), DisplayUrl { url: file.into(), revoke: false });
+                    self.request(img);
+                }
+                Err(e) => self.error = Some(format!("The sample image could not be loaded: {e}")),
+            },
+            Msg::OpenFile(file) => self.read_file(ctx, file),
+            Msg::FileRead { name, url, result } => match result {
+                Ok(bytes) => {
+                    let img = self.new_image(Rc::new(bytes), Source::File(name), DisplayUrl { url, revoke: true });
+                    self.request(img);
+                }
+                Err(e) => {
+                    let _ = Url::revoke_object_url(&url);
+                    self.error = Some(format!("“{name}” could not be read: {e}. {KEEP_EXISTING}"));
+                }
+            },
+            Msg::SetPasses(n) => {
+                let n = n.clamp(1, 8);
+                if self.passes != Some(n) {
+                    self.passes = Some(n);
+                    self.recompute();
+                }
+            }
+            Msg::SetAlpha(a) => {
+                let a = if a.is_finite() { a.clamp(0.0, 5.0) } else { 1.0 };
+                if (self.alpha - a).abs() > 1e-6 {
+                    self.alpha = a;
+                    self.recompute();
+                }
+            }
+            Msg::SetPass(p) => self.view.pass = p,
+            Msg::StepPass(d) => {
+                let key = if d < 0 { "ArrowLeft" } else { "ArrowRight" };
+                return self.on_key(key);
+            }
+            Msg::SetNorm(n) => self.view.norm = n,
+            Msg::SetCmap(c) => self.view.cmap = c,
+            Msg::SetAcmap(c) => self.view.acmap = c,
+            Msg::SetOpacity(o) => self.view.opacity = o.clamp(0.0, 1.0),
+            Msg::SetSmooth(s) => self.view.smooth = s,
+            Msg::SetAllPasses(a) => self.view.all_passes = a,
+            Msg::SetPhoto(p) => self.view.photo = p,
+            Msg::Hover(h) => {
+                if self.hover == h {
+                    return false;
+                }
+                self.hover = h;
+            }
+            Msg::Dragging(d) => {
+                if self.dragging == d {
+                    return false;
+                }
+                self.dragging = d;
+            }
+            Msg::ExportPng => {
+                if let Some(shown) = &self.shown {
+                    if let Err(e) = export::figure_png(shown, &self.view) {
+                        self.error = Some(format!("The PNG could not be made: {e}"));
+                    }
+                }
+            }
+            Msg::ExportJson => {
+                if let Some(shown) = &self.shown {
+                    if let Err(e) = export::inspection_json(&shown.inspection) {
+                        self.error = Some(format!("The JSON could not be saved: {e}"));
+                    }
+                }
+            }
+            Msg::CopyLink => {
+                let link = ctx.link().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    link.send_message(Msg::LinkCopied(export::copy_link().await.is_ok()));
+                });
+                return false;
+            }
+            Msg::LinkCopied(ok) => {
+                self.notice = Some(if ok {
+                    "Link copied: it opens this model, sample, pass and view.".into()
+                } else {
+                    "Copy the address bar: it holds this model, sample, pass and view.".into()
+                });
+            }
+            Msg::DismissError => {
+                self.error = None;
+                self.notice = None;
+            }
+            Msg::StartCamera => {
+                let link = ctx.link().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    link.send_message(Msg::CameraStarted(export::start_camera().await));
+                });
+                return false;
+            }
+            Msg::CameraStarted(Ok(stream)) => {
+                self.camera = Some(stream);
+            }
+            Msg::CameraStarted(Err(e)) => self.error = Some(format!("The camera is not available: {e}")),
+            Msg::Capture => {
+                let shot = self.video_ref.cast::<web_sys::HtmlVideoElement>().ok_or("no video".to_string()).and_then(|v| export::snapshot(&v));
+                if let Some(s) = self.camera.take() {
+                    export::stop_camera(&s);
+                }
+                match shot {
+                    Ok(png) => {
+                        let url = object_url(&png, "image/png");
+                        let img = self.new_image(Rc::new(png), Source::Camera, DisplayUrl { url, revoke: true });
+                        self.request(img);
+                    }
+                    Err(e) => self.error = Some(format!("The snapshot failed: {e}")),
+                }
+            }
+            Msg::StopCamera => {
+                if let Some(s) = self.camera.take() {
+                    export::stop_camera(&s);
+                }
+            }
+        }
+        true
+    }
+
+    fn view(&self, ctx: &Context<Self>) -> Html {
+        view::page(self, ctx)
+    }
+
+    fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
+        let query = self.current_url_state().to_query();
+        if query != self.last_query && (self.model.is_some() || self.shown.is_some()) {
+            if let Some(w) = web_sys::window() {
+                let path = w.location().pathname().unwrap_or_default();
+                let hash = w.location().hash().unwrap_or_default();
+                if let Ok(h) = w.history() {
+                    let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&format!("{path}{query}{hash}")));
+                }
+            }
+            self.last_query = query;
+        }
+        // A <select> keeps what the user picked even when that model failed to load: put the
+        // model in use back (the virtual DOM did not change, so Yew would not).
+        if let (None, Some(m), Some(sel)) =
+            (self.model_seq, &self.model, self.model_select.cast::<web_sys::HtmlSelectElement>())
+        {
+            if sel.value() != m.entry.name {
+                sel.set_value(&m.entry.name);
+            }
+        }
+        if let (Some(stream), Some(video)) = (&self.camera, self.video_ref.cast::<web_sys::HtmlVideoElement>()) {
+            if video.src_object().is_none() {
+                video.set_src_object(Some(stream));
+                let _ = video.play();
+            }
+        }
+    }
+}
+
+/// Mounts the page into `#app` (replacing its loading message).
+pub fn start() {
+    super::panic::install();
+    let root = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("app"));
+    match root {
+        Some(root) => {
+            root.set_inner_html("");
+            yew::Renderer::<App>::with_root(root).render();
+        }
+        None => {
+            yew::Renderer::<App>::new().render();
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn js_err(e: JsValue) -> String {
+    js_text(&e)
+}

@@ -1,0 +1,110 @@
+//! The view's state in the URL query (`?model=…&sample=…&pass=…`), so a link reproduces it.
+//! Unknown or malformed values are ignored (the default is used), never an error.
+use serde::{de::DeserializeOwned, Serialize};
+use web_sys::UrlSearchParams;
+
+use crate::viz::{ColorMap, Normalization};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrlState {
+    pub model: Option<String>,
+    pub sample: Option<String>,
+    pub passes: Option<usize>,
+    pub alpha: Option<f32>,
+    pub pass: Option<usize>,
+    pub norm: Option<Normalization>,
+    pub cmap: Option<ColorMap>,
+    pub acmap: Option<ColorMap>,
+    pub opacity: Option<f32>,
+    pub smooth: Option<bool>,
+    pub all_passes: Option<bool>,
+    pub photo: Option<bool>,
+    pub backend: Option<String>,
+}
+
+fn enum_from<T: DeserializeOwned>(s: &str) -> Option<T> {
+    serde_json::from_str(&format!("\"{}\"", s.replace(['"', '\\'], ""))).ok()
+}
+
+fn enum_to<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default().trim_matches('"').to_string()
+}
+
+fn flag(s: &str) -> Option<bool> {
+    match s {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+impl UrlState {
+    /// Parses a query string ("?a=b&…" or "a=b&…").
+    pub fn parse(search: &str) -> UrlState {
+        let p = UrlSearchParams::new_with_str(search).ok();
+        let get = |k: &str| p.as_ref().and_then(|p| p.get(k)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        UrlState {
+            model: get("model"),
+            sample: get("sample"),
+            passes: get("passes").and_then(|v| v.parse().ok()).filter(|n| (1..=8).contains(n)),
+            alpha: get("alpha").and_then(|v| v.parse().ok()).filter(|a: &f32| a.is_finite() && (0.0..=5.0).contains(a)),
+            pass: get("pass").and_then(|v| v.parse().ok()),
+            norm: get("norm").and_then(|v| enum_from(&v)),
+            cmap: get("cmap").and_then(|v| enum_from(&v)),
+            acmap: get("acmap").and_then(|v| enum_from(&v)),
+            opacity: get("opacity").and_then(|v| v.parse().ok()).filter(|o: &f32| (0.0..=1.0).contains(o)),
+            smooth: get("smooth").and_then(|v| flag(&v)),
+            all_passes: get("passes_shown").and_then(|v| match v.as_str() {
+                "all" => Some(true),
+                "one" => Some(false),
+                _ => None,
+            }),
+            photo: get("base").and_then(|v| match v.as_str() {
+                "photo" => Some(true),
+                "model" => Some(false),
+                _ => None,
+            }),
+            backend: get("backend"),
+        }
+    }
+
+    /// The query string, starting with "?" (only the values that are set).
+    pub fn to_query(&self) -> String {
+        let p = UrlSearchParams::new().expect("URLSearchParams");
+        let put = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                p.append(k, &v);
+            }
+        };
+        put("model", self.model.clone());
+        put("sample", self.sample.clone());
+        put("passes", self.passes.map(|n| n.to_string()));
+        put("alpha", self.alpha.map(|a| trim_float(a)));
+        put("pass", self.pass.map(|n| n.to_string()));
+        put("norm", self.norm.map(|n| enum_to(&n)));
+        put("cmap", self.cmap.map(|c| enum_to(&c)));
+        put("acmap", self.acmap.map(|c| enum_to(&c)));
+        put("opacity", self.opacity.map(|o| trim_float(o)));
+        put("smooth", self.smooth.map(|s| if s { "1" } else { "0" }.to_string()));
+        put("passes_shown", self.all_passes.map(|a| if a { "all" } else { "one" }.to_string()));
+        put("base", self.photo.map(|b| if b { "photo" } else { "model" }.to_string()));
+        put("backend", self.backend.clone());
+        let s = String::from(p.to_string());
+        if s.is_empty() {
+            String::new()
+        } else {
+            format!("?{s}")
+        }
+    }
+}
+
+/// A float with at most two decimals and no trailing zeros.
+pub fn trim_float(v: f32) -> String {
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}

@@ -1,0 +1,350 @@
+// Browser tests of the GAttANet Explorer page: headless Debian Chromium driven by playwright-core.
+// Usage: node tests/e2e/page.test.mjs [DIST_DIR] (tests/e2e/run.sh builds dist/ first).
+// Env: E2E_OUT (screenshots, default target/e2e), CHROMIUM (default /usr/bin/chromium),
+//      E2E_ONLY (substring: run only the matching checks).
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { serve } from './serve.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DIST = path.resolve(process.argv[2] ?? path.join(ROOT, 'dist'));
+const OUT = path.resolve(process.env.E2E_OUT ?? path.join(ROOT, 'target/e2e'));
+const { chromium } = await import(path.join(ROOT, '.tools/node_modules/playwright-core/index.mjs'));
+fs.mkdirSync(OUT, { recursive: true });
+
+// ---------- tiny PNG encoder (test images are made here, never downloaded) ----------
+const CRC = new Int32Array(256).map((_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c; });
+const crc32 = (buf) => { let c = -1; for (const b of buf) c = CRC[(c ^ b) & 255] ^ (c >>> 8); return (c ^ -1) >>> 0; };
+function chunk(type, data) {
+  const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+function png(w, h, pixel, { declaredW = w, declaredH = h } = {}) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(declaredW, 0); ihdr.writeUInt32BE(declaredH, 4); ihdr[8] = 8; ihdr[9] = 2;
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw.set(pixel(x, y), y * (w * 3 + 1) + 1 + x * 3);
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+// A red disc on a blue-green gradient, wider than tall (so the crop is visible).
+const goodPng = png(96, 64, (x, y) => ((x - 48) ** 2 + (y - 32) ** 2 < 400 ? [220, 40, 30] : [20, 80 + y * 2, 120 + x]));
+
+// ---------- test harness ----------
+const results = [];
+const only = process.env.E2E_ONLY;
+async function check(name, fn) {
+  if (only && !name.includes(only)) return;
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`  ok    ${name} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`  FAIL  ${name}: ${e.stack ?? e}`);
+    if (page) await page.screenshot({ path: path.join(OUT, `fail-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
+  }
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+const { server, url: BASE } = await serve(DIST);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
+  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+let context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+let page;
+const pageErrors = [];
+async function newPage(ctx = context) {
+  const p = await ctx.newPage();
+  p.on('pageerror', (e) => pageErrors.push(String(e)));
+  p.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  return p;
+}
+const T = (id) => `[data-testid="${id}"]`;
+const status = (p = page) => p.locator(T('status')).textContent();
+async function waitReady(p = page, timeout = 60_000) {
+  await p.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'ready', null, { timeout });
+}
+async function mapStats(p = page) {
+  return p.evaluate(() => {
+    const maps = [...document.querySelectorAll('[data-testid="agreement-map"]')];
+    return {
+      count: maps.length,
+      layers: [...new Set(maps.map((m) => m.dataset.layer))],
+      passes: [...new Set(maps.map((m) => m.dataset.pass))],
+      passesInput: Number(document.querySelector('[data-testid="passes"]')?.value),
+      attention: document.querySelectorAll('[data-testid="attention-map"]').length,
+      heads: [...new Set([...document.querySelectorAll('[data-testid="attention-map"]')].map((m) => m.dataset.head))],
+      brokenImages: [...document.querySelectorAll('.map-stack img')].filter((i) => !i.complete || i.naturalWidth === 0).length,
+    };
+  });
+}
+/** Attended layers of a model config (null layers = every candidate site). */
+function expectedLayers(cfg) {
+  if (!cfg.attention) return 0;
+  if (Array.isArray(cfg.attention.layers)) return cfg.attention.layers.length;
+  const b = cfg.backbone;
+  const conv = b.kind === 'toy' ? 3 : b.kind === 'resnet' ? 3 * ((b.depth - 2) / 6) : b.depth;
+  return conv + (cfg.head.kind === 'mlp' ? 1 : 0) + 1;
+}
+async function upload(p, name, mimeType, buffer) {
+  await p.locator(T('image-input')).setInputFiles({ name, mimeType, buffer });
+}
+/** Pixel statistics of a PNG screenshot, computed by the browser (no image library here). */
+async function pixelStats(p, pngBuf) {
+  return p.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = 'data:image/png;base64,' + b64;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width; c.height = img.height;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let n = 0, s = 0, s2 = 0; const colours = new Set();
+    for (let i = 0; i < d.length; i += 4 * 7) {
+      const v = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+      n++; s += v; s2 += v * v; colours.add((d[i] >> 4) << 8 | (d[i + 1] >> 4) << 4 | d[i + 2] >> 4);
+    }
+    const mean = s / n;
+    return { width: c.width, height: c.height, variance: s2 / n - mean * mean, colours: colours.size };
+  }, pngBuf.toString('base64'));
+}
+async function screenshot(p, name, opts = {}) {
+  const file = path.join(OUT, name);
+  const buf = await p.screenshot({ path: file, ...opts });
+  const st = await pixelStats(p, buf);
+  assert(st.variance > 200 && st.colours > 40, `${name} looks blank: variance ${st.variance.toFixed(0)}, ${st.colours} colours`);
+  console.log(`        screenshot ${file} (${st.width}×${st.height}, variance ${st.variance.toFixed(0)}, ${st.colours} colours)`);
+  return buf;
+}
+
+console.log(`GAttANet Explorer browser tests: ${BASE} (dist: ${DIST})`);
+const manifest = JSON.parse(fs.readFileSync(path.join(DIST, 'models/index.json'), 'utf8'));
+const modelCfg = (name) => {
+  const e = manifest.find((m) => m.name === name);
+  const dir = (e.path ?? e.name).replace(/^\/?(models\/)?/, '').replace(/\/$/, '');
+  return JSON.parse(fs.readFileSync(path.join(DIST, 'models', dir, 'config.json'), 'utf8'));
+};
+const first = manifest[0];
+const L = expectedLayers(modelCfg(first.name));
+let layersT0 = 0;
+
+await check('page loads and shows the worked example', async () => {
+  page = await newPage();
+  const t0 = Date.now();
+  await page.goto(BASE);
+  await waitReady();
+  const ms = Date.now() - t0;
+  console.log(`        first result ${ms} ms after navigation`);
+  assert((await page.locator(T('backend')).textContent()) === 'CPU', 'backend badge is not CPU');
+  const pred = (await page.locator(T('prediction')).textContent()).trim();
+  assert(pred.length > 0, 'no prediction');
+  const s = await mapStats();
+  assert(s.passes.length >= 1 && s.layers.length === L, `expected ${L} attended layers, found ${s.layers}`);
+  assert(s.count === L * s.passes.length, `expected ${L}×${s.passes.length} agreement maps, found ${s.count}`);
+  assert(s.passes.length === s.passesInput, `passes shown ${s.passes.length} ≠ passes input ${s.passesInput}`);
+  assert(s.brokenImages === 0, `${s.brokenImages} map images did not load`);
+  assert(await page.locator('.sample.active').count() === 1, 'no sample marked active');
+  layersT0 = s.passes.length;
+  await screenshot(page, 'desktop.png');
+  await screenshot(page, 'desktop-full.png', { fullPage: true });
+});
+
+await check('?backend=cpu is honoured and explained', async () => {
+  const p = await newPage();
+  await p.goto(BASE + '?backend=cpu');
+  await waitReady(p);
+  assert((await p.locator(T('backend')).textContent()) === 'CPU', 'badge not CPU');
+  const title = await p.locator('.badge.engine').getAttribute('title');
+  assert(/backend=cpu/.test(title), `reason does not mention ?backend=cpu: ${title}`);
+  await p.close();
+});
+
+await check('uploading a PNG gives a prediction and all maps', async () => {
+  await upload(page, 'disc.png', 'image/png', goodPng);
+  await page.waitForFunction(() => document.querySelector('.original figcaption')?.textContent.includes('disc.png'));
+  await waitReady();
+  const s = await mapStats();
+  assert((await page.locator(T('prediction')).textContent()).trim().length > 0, 'no prediction');
+  assert(s.count === L * layersT0, `expected ${L * layersT0} maps, found ${s.count}`);
+  assert(await page.locator('.crop').count() === 1, 'the centre crop of a wide image is not outlined');
+});
+
+await check('uploading a JPEG (made by the browser) gives a prediction', async () => {
+  const b64 = await page.evaluate(() => {
+    const c = document.createElement('canvas'); c.width = 120; c.height = 200;
+    const g = c.getContext('2d');
+    const gr = g.createLinearGradient(0, 0, 0, 200); gr.addColorStop(0, '#3a7bd5'); gr.addColorStop(1, '#d4e7fa');
+    g.fillStyle = gr; g.fillRect(0, 0, 120, 200);
+    g.fillStyle = '#f5f5f5'; g.beginPath(); g.ellipse(60, 100, 45, 12, -0.5, 0, 7); g.fill();
+    return c.toDataURL('image/jpeg', 0.9).split(',')[1];
+  });
+  await upload(page, 'plane.jpg', 'image/jpeg', Buffer.from(b64, 'base64'));
+  await page.waitForFunction(() => document.querySelector('.original figcaption')?.textContent.includes('plane.jpg'));
+  await waitReady();
+  const s = await mapStats();
+  assert(s.count === L * layersT0, `expected ${L * layersT0} maps, found ${s.count}`);
+});
+
+await check('changing passes changes the map count; ← → step through passes', async () => {
+  const input = page.locator(T('passes'));
+  await input.fill('3');
+  await input.dispatchEvent('change');
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="agreement-map"]').length === n, L * 3, { timeout: 30_000 });
+  await waitReady();
+  assert((await page.locator('.pass-dot').count()) === 3, 'stepper does not show 3 passes');
+  assert(page.url().includes('passes=3'), `URL does not hold passes: ${page.url()}`);
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('ArrowLeft');
+  const active = await page.locator('.pass-dot.active').textContent();
+  assert(/Pass 1/.test(active), `after ← the selected pass is ${active}`);
+  await page.keyboard.press('ArrowRight');
+  assert(/Pass 2/.test(await page.locator('.pass-dot.active').textContent()), 'after → not pass 2');
+  await page.click('label[for="shown-selected-pass"]');
+  assert((await mapStats()).count === L, 'selected-pass view does not show one map per layer');
+  await page.click('label[for="shown-all-passes"]');
+  await input.fill(String(layersT0));
+  await input.dispatchEvent('change');
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="agreement-map"]').length === n, L * layersT0);
+  await waitReady();
+});
+
+await check('UI-only changes redraw without recomputing', async () => {
+  const timing = await page.locator('.timing').textContent();
+  const before = await page.locator('.map-stack .heat').first().getAttribute('src');
+  await page.click('label[for="norm-global"]');
+  await page.locator('#cmap').selectOption({ label: 'Purple–orange (diverging)' });
+  await page.locator(T('opacity')).fill('0.3');
+  assert(await status() === 'ready', 'status left ready on a view change');
+  const after = await page.locator('.map-stack .heat').first().getAttribute('src');
+  assert(before !== after, 'colour map change did not redraw');
+  const op = await page.locator('.map-stack .heat').first().evaluate((e) => e.style.opacity);
+  assert(op === '0.3', `opacity not applied: ${op}`);
+  assert((await page.locator('.timing').textContent()) === timing, 'the model was rerun for a view change');
+  await page.click('label[for="norm-each-map"]');
+  await page.locator('#cmap').selectOption({ label: 'Blue–red (diverging)' });
+  await page.locator(T('opacity')).fill('0.6');
+});
+
+await check('hovering a map shows its raw value', async () => {
+  const cell = page.locator('[data-testid="agreement-map"][data-kind="conv"]').first();
+  await cell.locator('.map-stack').hover({ position: { x: 20, y: 20 } });
+  await page.waitForFunction(() => /g = /.test(document.querySelector('[data-testid="agreement-map"] .readout')?.textContent ?? ''));
+});
+
+const bad = [
+  ['a text file', 'notes.txt', 'text/plain', Buffer.from('this is not an image\n')],
+  ['a truncated PNG', 'broken.png', 'image/png', goodPng.subarray(0, 80)],
+  ['a 0-byte file', 'empty.png', 'image/png', Buffer.alloc(0)],
+  ['a huge image', 'huge.png', 'image/png', png(4, 4, () => [0, 0, 0], { declaredW: 30000, declaredH: 30000 })],
+];
+for (const [what, name, mime, buf] of bad) {
+  await check(`${what} shows an error and keeps the page working`, async () => {
+    const pred = await page.locator(T('prediction')).textContent();
+    const count = (await mapStats()).count;
+    await upload(page, name, mime, buf);
+    await page.waitForFunction((n) => document.querySelector('[data-testid="error"]')?.textContent.includes(n), name, { timeout: 20_000 });
+    assert(await page.locator(T('error')).isVisible(), 'the error is not visible');
+    const msg = await page.locator(T('error')).textContent();
+    await waitReady();
+    assert((await page.locator(T('prediction')).textContent()) === pred, 'the previous prediction was lost');
+    assert((await mapStats()).count === count, 'the previous maps were lost');
+    console.log(`        error shown: ${msg}`);
+  });
+}
+
+await check('a good image after bad ones works and clears the error', async () => {
+  await page.locator('.sample', { hasText: 'horse' }).click();
+  await page.waitForFunction(() => document.querySelector('.sample.active')?.textContent.includes('horse'));
+  await waitReady();
+  assert(await page.locator(T('error')).count() === 0, 'error still shown');
+});
+
+await check('export: JSON has the CLI schema, PNG is an image', async () => {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Save JSON' }).click()]);
+  const json = JSON.parse(fs.readFileSync(await dl.path(), 'utf8'));
+  for (const k of ['model', 'classes', 'input_size', 'options', 'alphas', 'passes']) assert(k in json, `inspection.json lacks ${k}`);
+  assert(json.passes.length === layersT0 && json.passes[0].layers.length === L, 'inspection.json has the wrong shape');
+  assert('agreement' in json.passes[0].layers[0] && 'gain' in json.passes[0].layers[0], 'layer maps missing');
+  const [dl2] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Save PNG' }).click()]);
+  const pngBytes = fs.readFileSync(await dl2.path());
+  assert(pngBytes.subarray(1, 4).toString() === 'PNG' && pngBytes.length > 5000, 'exported PNG is not a PNG');
+  fs.writeFileSync(path.join(OUT, 'export.png'), pngBytes);
+  const st = await pixelStats(page, pngBytes);
+  assert(st.variance > 200, 'exported PNG is blank');
+  console.log(`        exported ${path.join(OUT, 'export.png')} (${st.width}×${st.height})`);
+});
+
+await check('the URL reproduces the view', async () => {
+  await page.locator('.pass-dot').first().click();
+  await page.click('label[for="norm-per-layer"]');
+  await page.waitForFunction(() => location.search.includes('norm=perlayer') && location.search.includes('sample=horse'));
+  const link = page.url();
+  const p = await newPage();
+  await p.goto(link);
+  await waitReady(p);
+  assert(await p.locator('.sample.active').textContent().then((t) => t.includes('horse')), 'sample not restored');
+  assert(/Pass 0/.test(await p.locator('.pass-dot.active').textContent()), 'pass not restored');
+  assert(await p.locator('#norm-per-layer').isChecked(), 'normalisation not restored');
+  await p.close();
+});
+
+await check('a failed or corrupt model download keeps the current model', async () => {
+  const other = manifest.find((m) => m.name !== first.name);
+  if (!other) { console.log('        (only one model in the manifest: skipped)'); return; }
+  const current = await page.locator(T('model-select')).inputValue();
+  await page.route('**/model.safetensors', (r) => r.fulfill({ status: 404, body: 'gone' }));
+  await page.locator(T('model-select')).selectOption(other.name);
+  await page.locator(T('error')).waitFor({ state: 'visible' });
+  assert(/could not be downloaded/.test(await page.locator(T('error')).textContent()), 'no download error');
+  await waitReady();
+  assert((await page.locator(T('model-select')).inputValue()) === current, 'model picker did not revert');
+  await page.unroute('**/model.safetensors');
+  await page.route('**/model.safetensors', (r) => r.fulfill({ status: 200, body: Buffer.from('garbage, not safetensors') }));
+  await page.locator(T('model-select')).selectOption(other.name);
+  await page.waitForFunction(() => /could not be loaded/.test(document.querySelector('[data-testid="error"]')?.textContent ?? ''));
+  await waitReady();
+  assert((await page.locator(T('model-select')).inputValue()) === current, 'model picker did not revert after corrupt weights');
+  await page.unroute('**/model.safetensors');
+  // And the real thing still works afterwards.
+  const Lo = expectedLayers(modelCfg(other.name));
+  await page.locator(T('model-select')).selectOption(other.name);
+  await page.waitForFunction((n) => document.querySelector('[data-testid="status"]')?.textContent === 'ready'
+    && new Set([...document.querySelectorAll('[data-testid="agreement-map"]')].map((m) => m.dataset.layer)).size === n, Lo, { timeout: 60_000 });
+  const s = await mapStats();
+  const cfg = modelCfg(other.name);
+  if (cfg.head.kind === 'class_attention') {
+    assert(s.heads.length === cfg.head.heads && s.attention === cfg.head.heads * s.passes.length, `attention maps: ${JSON.stringify(s)}`);
+  }
+  await screenshot(page, `model-${other.name}.png`, { fullPage: true });
+});
+
+await check('phone: the example is usable on a small screen', async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const p = await newPage(phone);
+  await p.goto(BASE);
+  await waitReady(p);
+  const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 1, `page is ${overflow}px wider than the phone`);
+  await screenshot(p, 'phone.png');
+  await screenshot(p, 'phone-full.png', { fullPage: true });
+  await phone.close();
+});
+
+await check('no uncaught errors in the console', async () => {
+  const unexpected = pageErrors.filter((e) => !/404|Failed to load resource/.test(e));
+  assert(unexpected.length === 0, `console errors:\n${unexpected.join('\n')}`);
+});
+
+await browser.close();
+server.close();
+const failed = results.filter((r) => !r.ok);
+console.log(`\n${results.length - failed.length}/${results.length} browser checks passed; screenshots in ${OUT}`);
+process.exit(failed.length ? 1 : 0);
