@@ -26,14 +26,23 @@ pub struct Args {
     /// Minimum timed rounds per measurement.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
-    /// Backend: only `cpu` until the WebGPU engine lands.
+    /// Backend: `cpu` (candle, per batch size) or `gpu` (the WebGPU engine: per-kernel GFLOP/s and
+    /// ms per full inspection next to candle's in the same run).
     #[arg(long, default_value = "cpu")]
     backend: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.backend == "cpu", "backend `{}` is not available yet; use --backend cpu", args.backend);
-    let configs: Vec<(String, ModelConfig)> = if args.config.is_empty() {
+    let configs = configs(&args)?;
+    match args.backend.as_str() {
+        "cpu" => run_cpu(&args, &configs),
+        "gpu" => gpu::run(&configs, args.rounds),
+        other => anyhow::bail!("unknown backend `{other}` (expected cpu or gpu)"),
+    }
+}
+
+fn configs(args: &Args) -> anyhow::Result<Vec<(String, ModelConfig)>> {
+    Ok(if args.config.is_empty() {
         BUILTIN.iter().map(|(n, t)| Ok((n.to_string(), ModelConfig::from_json(t)?))).collect::<anyhow::Result<_>>()?
     } else {
         args.config
@@ -44,13 +53,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Ok((cfg.name.clone(), cfg))
             })
             .collect::<anyhow::Result<_>>()?
-    };
+    })
+}
+
+fn run_cpu(args: &Args, configs: &[(String, ModelConfig)]) -> anyhow::Result<()> {
     println!("CPU forward, candle {} thread(s); times are medians per pass", candle_core::utils::get_num_threads());
     println!(
         "{:<12} {:>5} {:>9} {:>12} {:>9} {:>12} {:>9} {:>12}",
         "backbone", "batch", "MFLOP/img", "plain ms", "GFLOP/s", "GAttANet ms", "GFLOP/s", "attn/plain"
     );
-    for (name, cfg) in &configs {
+    for (name, cfg) in configs {
         let mut attended = cfg.clone();
         let att = attended.attention.get_or_insert_with(Default::default).clone();
         let mut plain_cfg = cfg.clone();
@@ -106,4 +118,115 @@ fn interleaved(a: &Model, ra: &RunOptions, b: &Model, rb: &RunOptions, x: &Tenso
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// `--backend gpu`: the WebGPU engine next to candle on the same weights and input.
+mod gpu {
+    use std::collections::BTreeMap;
+    use std::time::Instant;
+
+    use candle_core::{DType, Device};
+
+    use super::median;
+    use crate::gpu::{DeviceOptions, Engine, TimingSource};
+    use crate::inspect::{inspect, InspectOptions};
+    use crate::model::{io, ModelConfig};
+
+    pub fn run(configs: &[(String, ModelConfig)], rounds: usize) -> anyhow::Result<()> {
+        // Any adapter, software ones included: the bench is also the correctness smoke test on CI.
+        let opts = DeviceOptions { allow_software: true, ..Default::default() };
+        let mut first = true;
+        for (name, cfg) in configs {
+            let (_, varmap) = io::init(cfg, &Device::Cpu)?;
+            let bytes = io::to_safetensors(&io::varmap_tensors(&varmap), DType::F32)?;
+            let model = io::from_bytes(cfg, &bytes, &Device::Cpu)?;
+            let t0 = Instant::now();
+            let engine = pollster::block_on(Engine::new(cfg, &bytes, &opts))?;
+            let load = t0.elapsed().as_secs_f64();
+            if first {
+                first = false;
+                let a = engine.adapter();
+                println!("WebGPU engine on {a}");
+                if a.software {
+                    println!("NOTE: {} is a software adapter (CPU-emulated GPU): these numbers check correctness and relative kernel cost only; they say nothing about GPU speed.", a.name);
+                }
+                println!(
+                    "per-kernel times: {}",
+                    if a.timestamps { "GPU timestamp queries, one compute pass per kernel" } else { "wall time around submit -> completion of each kernel alone" }
+                );
+            }
+            let [h, w] = cfg.input.size;
+            let x = candle_core::Tensor::randn(0f32, 1.0, (cfg.input.channels * h * w,), &Device::Cpu)?.to_vec1::<f32>()?;
+            let o = InspectOptions { alpha_scale: 1.0, ..Default::default() };
+            // parity of this run, so a fast-but-wrong engine cannot hide
+            let cpu_res = inspect(&model, &x, &o)?;
+            let gpu_res = engine.inspect_blocking(&x, &o)?;
+            let (c, g) = (&cpu_res.passes.last().unwrap().logits, &gpu_res.passes.last().unwrap().logits);
+            let scale = c.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+            let err = c.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+            let passes = gpu_res.passes.len();
+
+            let (mut tg, mut tc) = (Vec::new(), Vec::new());
+            let start = Instant::now();
+            while tg.len() < rounds.max(3) || (start.elapsed().as_secs_f64() < 2.0 && tg.len() < 100) {
+                let t = Instant::now();
+                engine.inspect_blocking(&x, &o)?;
+                tg.push(t.elapsed().as_secs_f64());
+                let t = Instant::now();
+                inspect(&model, &x, &o)?;
+                tc.push(t.elapsed().as_secs_f64());
+            }
+            let (tg, tc) = (median(&mut tg), median(&mut tc));
+            let (source, timings) = pollster::block_on(engine.profile(&x, 1))?;
+
+            println!();
+            println!(
+                "{name}: {} pipelines (created at load), {} launches per pass, T = {passes}, load {:.0} ms",
+                engine.pipeline_count(),
+                engine.launches_per_pass(),
+                load * 1e3
+            );
+            println!("  {:<20} {:>8} {:>10} {:>10} {:>9}", "kernel", "launches", "MFLOP", "ms", "GFLOP/s");
+            let mut by_kernel: BTreeMap<&str, (usize, u64, f64)> = BTreeMap::new();
+            for t in &timings {
+                let e = by_kernel.entry(t.kernel).or_default();
+                e.0 += 1;
+                e.1 += t.flops;
+                e.2 += t.seconds;
+            }
+            let mut rows: Vec<_> = by_kernel.into_iter().collect();
+            rows.sort_by(|a, b| b.1 .2.total_cmp(&a.1 .2));
+            let (mut flops, mut secs) = (0u64, 0f64);
+            for (k, (n, f, s)) in &rows {
+                flops += f;
+                secs += s;
+                println!("  {:<20} {:>8} {:>10.3} {:>10.3} {:>9.2}", k, n, *f as f64 / 1e6, s * 1e3, gflops(*f, *s));
+            }
+            println!("  {:<20} {:>8} {:>10.3} {:>10.3} {:>9.2}", "one pass (sum)", timings.len(), flops as f64 / 1e6, secs * 1e3, gflops(flops, secs));
+            let slowest = timings.iter().max_by(|a, b| a.seconds.total_cmp(&b.seconds));
+            if let Some(s) = slowest {
+                println!("  slowest launch: {} {:.3} ms, {:.2} GFLOP/s", s.label, s.seconds * 1e3, gflops(s.flops, s.seconds));
+            }
+            if source == TimingSource::WallClock {
+                println!("  (wall-clock per kernel includes submit + wait overhead)");
+            }
+            println!(
+                "  full inspection (T = {passes}, submit -> readback): GPU {:.2} ms | CPU candle ({} threads) {:.2} ms | GPU/CPU {:.2}x | logits max rel diff {:.1e}",
+                tg * 1e3,
+                candle_core::utils::get_num_threads(),
+                tc * 1e3,
+                tg / tc,
+                err
+            );
+        }
+        Ok(())
+    }
+
+    fn gflops(flops: u64, secs: f64) -> f64 {
+        if secs > 0.0 {
+            flops as f64 / secs / 1e9
+        } else {
+            0.0
+        }
+    }
 }

@@ -1,0 +1,55 @@
+// Pooling: max-pool 3×3 / stride 2 without padding (the toy CNN), and global average pooling
+// over the positions of each channel (avg_linear head, squeeze-excitation, GAttANet's query pooling).
+
+struct Params {
+    c: u32, h: u32, w: u32, hout: u32,
+    wout: u32, y_off: u32, _p0: u32, _p1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(64)
+fn max_pool_3s2(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let nout = p.hout * p.wout;
+    let pos = gid.x;
+    let c = gid.y;
+    if (pos >= nout || c >= p.c) {
+        return;
+    }
+    let oy = pos / p.wout;
+    let ox = pos % p.wout;
+    let base = c * p.h * p.w;
+    var m = x[base + (oy * 2u) * p.w + ox * 2u];
+    for (var ky = 0u; ky < 3u; ky++) {
+        for (var kx = 0u; kx < 3u; kx++) {
+            m = max(m, x[base + (oy * 2u + ky) * p.w + ox * 2u + kx]);
+        }
+    }
+    y[p.y_off + c * nout + pos] = m;
+}
+
+var<workgroup> partial: array<f32, 64>;
+
+// One workgroup per channel: y[y_off + c] = mean over the H·W positions of channel c.
+@compute @workgroup_size(64)
+fn avg_pool(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let c = wid.x;
+    let n = p.h * p.w;
+    var acc = 0.0;
+    for (var i = tid; i < n; i += 64u) {
+        acc += x[c * n + i];
+    }
+    partial[tid] = acc;
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if (tid < s) {
+            partial[tid] += partial[tid + s];
+        }
+        workgroupBarrier();
+    }
+    if (tid == 0u) {
+        y[p.y_off + c] = partial[0] / f32(n);
+    }
+}

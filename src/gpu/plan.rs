@@ -1,0 +1,750 @@
+//! config + tensors → a plan: every buffer the model needs (weights uploaded once, BatchNorm folded
+//! into the conv weights per statistics set) and the list of kernel launches of one pass.
+//! Launches that differ between passes (which BatchNorm set, whether the GAttANet gains apply)
+//! name their alternatives; the engine materialises one launch list per pass variant.
+use super::device::Gpu;
+use super::error::GpuError;
+use super::kernels::Kernel;
+use super::weights::Weights;
+use crate::model::config::pool_out;
+use crate::model::layers::BN_EPS;
+use crate::model::{BackboneConfig, HeadConfig, ModelConfig, QueryPooling, SiteInfo};
+
+pub(crate) type BufId = usize;
+
+pub(crate) const ACT_NONE: u32 = 0;
+pub(crate) const ACT_RELU: u32 = 1;
+pub(crate) const ACT_GELU: u32 = 2;
+pub(crate) const ACT_SIGMOID: u32 = 3;
+const HAS_BIAS: u32 = 1;
+const HAS_SCALE: u32 = 2;
+const HAS_RES: u32 = 4;
+pub(crate) const GAIN_POSITION: u32 = 1;
+pub(crate) const GAIN_UNIT: u32 = 2;
+
+/// A buffer slot of a launch: one buffer, or one per BatchNorm statistics set.
+#[derive(Debug, Clone)]
+pub(crate) enum Sel {
+    Fixed(BufId),
+    PerSet(Vec<BufId>),
+    /// The gain buffer of attended layer `site` in modulated passes; the dummy otherwise.
+    Gain(usize),
+}
+
+/// One kernel launch of a pass.
+#[derive(Debug, Clone)]
+pub(crate) struct Launch {
+    pub kernel: Kernel,
+    pub bufs: Vec<Sel>,
+    pub params: [u32; 16],
+    /// Index into `params` of the gain mode, and the mode to use in modulated passes.
+    pub gain_param: Option<(usize, u32)>,
+    pub groups: [u32; 3],
+    pub flops: u64,
+    pub label: String,
+}
+
+pub(crate) struct BufInfo {
+    pub buffer: wgpu::Buffer,
+}
+
+/// An attended layer on the GPU.
+pub(crate) struct SitePlan {
+    pub info: SiteInfo,
+    /// Number of map values: H·W (conv) or C (dense).
+    pub n: usize,
+    pub agree: BufId,
+    pub gain: BufId,
+    pub learned_alpha: f32,
+}
+
+pub(crate) struct Plan {
+    pub bufs: Vec<BufInfo>,
+    pub dummy: BufId,
+    pub input: BufId,
+    pub forward: Vec<Launch>,
+    pub gatta: Vec<Launch>,
+    pub logits: BufId,
+    pub probs: BufId,
+    pub classes: usize,
+    pub sites: Vec<SitePlan>,
+    pub qbar: Option<(BufId, usize)>,
+    pub alpha: Option<BufId>,
+    /// Class-attention weights: (buffer, heads, tokens).
+    pub attention: Option<(BufId, usize, usize)>,
+    pub sets: usize,
+}
+
+struct Builder<'a> {
+    gpu: &'a Gpu,
+    w: &'a Weights,
+    cfg: &'a ModelConfig,
+    sets: usize,
+    bufs: Vec<BufInfo>,
+    ops: Vec<Launch>,
+    /// For every candidate site in network order: its index among the attended layers.
+    attended: Vec<Option<usize>>,
+    next_site: usize,
+    site_acts: Vec<Option<BufId>>,
+    site_gains: Vec<BufId>,
+    site_n: Vec<usize>,
+}
+
+fn groups(n: usize, per: usize) -> u32 {
+    n.div_ceil(per).max(1) as u32
+}
+
+fn round4(n: usize) -> usize {
+    n.div_ceil(4) * 4
+}
+
+/// Rows of length k padded with zeros to a multiple of 4 (vec4 loads in the GEMM and linear kernels).
+fn pad_rows(w: &[f32], rows: usize, k: usize) -> Vec<f32> {
+    let kp = round4(k);
+    let mut out = vec![0.0; rows * kp];
+    for r in 0..rows {
+        out[r * kp..r * kp + k].copy_from_slice(&w[r * k..(r + 1) * k]);
+    }
+    out
+}
+
+fn params(vals: &[u32]) -> [u32; 16] {
+    let mut p = [0u32; 16];
+    p[..vals.len()].copy_from_slice(vals);
+    p
+}
+
+impl<'a> Builder<'a> {
+    fn alloc_raw(&mut self, name: &str, len: usize) -> Result<BufId, GpuError> {
+        let bytes = (len.max(4) * 4).div_ceil(16) as u64 * 16;
+        let l = &self.gpu.limits;
+        if bytes > l.max_buffer_size {
+            return Err(GpuError::limit(format!("buffer `{name}` ({len} floats)"), bytes, l.max_buffer_size));
+        }
+        if bytes > l.max_storage_buffer_binding_size {
+            return Err(GpuError::limit(format!("storage binding of `{name}` ({len} floats)"), bytes, l.max_storage_buffer_binding_size));
+        }
+        let buffer = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.bufs.push(BufInfo { buffer });
+        Ok(self.bufs.len() - 1)
+    }
+
+    fn alloc(&mut self, name: &str, len: usize) -> Result<BufId, GpuError> {
+        self.alloc_raw(name, len)
+    }
+
+    fn upload(&mut self, name: &str, data: &[f32]) -> Result<BufId, GpuError> {
+        let id = self.alloc_raw(name, data.len())?;
+        let mut padded = data.to_vec();
+        padded.resize((self.bufs[id].buffer.size() / 4) as usize, 0.0);
+        self.gpu.queue.write_buffer(&self.bufs[id].buffer, 0, bytemuck_cast(&padded));
+        Ok(id)
+    }
+
+    fn push(&mut self, launch: Launch) -> Result<(), GpuError> {
+        let max = self.gpu.limits.max_compute_workgroups_per_dimension;
+        if let Some(&g) = launch.groups.iter().find(|&&g| g > max) {
+            return Err(GpuError::limit(format!("dispatch of `{}` (workgroups per dimension)", launch.label), g as u64, max as u64));
+        }
+        self.ops.push(launch);
+        Ok(())
+    }
+
+    /// Advance to the next candidate site; its attended index, if attended.
+    fn site(&mut self) -> Option<usize> {
+        let i = self.next_site;
+        self.next_site += 1;
+        self.attended.get(i).copied().flatten()
+    }
+
+    fn record_site(&mut self, site: Option<usize>, act: BufId) {
+        if let Some(l) = site {
+            self.site_acts[l] = Some(act);
+        }
+    }
+
+    fn gain_sel(site: Option<usize>, mode: u32) -> (Sel, Option<(usize, u32)>) {
+        match site {
+            Some(l) => (Sel::Gain(l), Some((0, mode))),
+            None => (Sel::Fixed(usize::MAX), None),
+        }
+    }
+
+    /// Convolution + fused epilogue. `bn`: prefix of a BatchNorm folded into the weights (one
+    /// folded copy per statistics set). Returns the output and its [C, H, W].
+    #[allow(clippy::too_many_arguments)]
+    fn conv(
+        &mut self,
+        label: &str,
+        x: BufId,
+        [cin, h, w]: [usize; 3],
+        cout: usize,
+        k: usize,
+        stride: usize,
+        weight: &str,
+        bn: Option<&str>,
+        bias: Option<&str>,
+        scale: Option<&str>,
+        res: Option<BufId>,
+        act: u32,
+        site: Option<usize>,
+    ) -> Result<(BufId, [usize; 3]), GpuError> {
+        let pad = k / 2;
+        let hout = (h + 2 * pad - k) / stride + 1;
+        let wout = (w + 2 * pad - k) / stride + 1;
+        let kdim = cin * k * k;
+        let kpad = round4(kdim);
+        let npos = hout * wout;
+        let raw = self.w.get(weight)?.to_vec();
+        let mut flags = 0;
+        let (wsel, csel) = match bn {
+            Some(bn) => {
+                let gamma = self.w.get(&format!("{bn}.weight"))?.to_vec();
+                let beta = self.w.get(&format!("{bn}.bias"))?.to_vec();
+                let (mut ws, mut cs) = (Vec::new(), Vec::new());
+                for s in 0..self.sets {
+                    let mean = self.w.get(&format!("{bn}.stats{s}.mean"))?;
+                    let var = self.w.get(&format!("{bn}.stats{s}.var"))?;
+                    let mut folded = raw.clone();
+                    let mut chan = vec![0f32; 2 * cout];
+                    for co in 0..cout {
+                        let sc = gamma[co] as f64 / (var[co] as f64 + BN_EPS).sqrt();
+                        for v in &mut folded[co * kdim..(co + 1) * kdim] {
+                            *v = (*v as f64 * sc) as f32;
+                        }
+                        chan[co] = (beta[co] as f64 - mean[co] as f64 * sc) as f32;
+                    }
+                    ws.push(self.upload(&format!("{weight}#set{s}"), &pad_rows(&folded, cout, kdim))?);
+                    cs.push(self.upload(&format!("{bn}#set{s}"), &chan)?);
+                }
+                flags |= HAS_BIAS;
+                (Sel::PerSet(ws), Sel::PerSet(cs))
+            }
+            None => {
+                let wid = self.upload(weight, &pad_rows(&raw, cout, kdim))?;
+                let mut chan = vec![0f32; 2 * cout];
+                if let Some(b) = bias {
+                    chan[..cout].copy_from_slice(self.w.get(b)?);
+                    flags |= HAS_BIAS;
+                }
+                if let Some(s) = scale {
+                    chan[cout..].copy_from_slice(self.w.get(s)?);
+                    flags |= HAS_SCALE;
+                }
+                let cid = self.upload(&format!("{weight}#chan"), &chan)?;
+                (Sel::Fixed(wid), Sel::Fixed(cid))
+            }
+        };
+        if res.is_some() {
+            flags |= HAS_RES;
+        }
+        let y = self.alloc(label, cout * npos)?;
+        let vec4 = k == 1 && stride == 1 && npos % 4 == 0;
+        let (gsel, gp) = Self::gain_sel(site, GAIN_POSITION);
+        self.push(Launch {
+            kernel: if vec4 { Kernel::Conv1x1Vec4 } else { Kernel::ConvGemm },
+            bufs: vec![Sel::Fixed(x), wsel, csel, res.map_or(Sel::Fixed(usize::MAX), Sel::Fixed), gsel, Sel::Fixed(y)],
+            params: params(&[
+                cin as u32, h as u32, w as u32, cout as u32, hout as u32, wout as u32, k as u32, stride as u32, pad as u32, kdim as u32,
+                kpad as u32, npos as u32, flags, act, 0,
+            ]),
+            gain_param: gp.map(|(_, m)| (14, m)),
+            groups: [groups(npos, 32), groups(cout, 32), 1],
+            flops: 2 * (cout * npos * kdim) as u64,
+            label: format!("{label} (conv{k}x{k}/{stride})"),
+        })?;
+        self.record_site(site, y);
+        Ok((y, [cout, hout, wout]))
+    }
+
+    /// y[m, n] = x[m, :]·W[n, :] (+ epilogue); W given as (n, k) row-major data.
+    #[allow(clippy::too_many_arguments)]
+    fn linear(
+        &mut self,
+        label: &str,
+        x: BufId,
+        (x_off, x_mstride, x_kstride): (usize, usize, usize),
+        m: usize,
+        k: usize,
+        n: usize,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        scale: Option<&[f32]>,
+        res: Option<(BufId, usize)>,
+        act: u32,
+        out: Option<(BufId, usize)>,
+        site: Option<usize>,
+    ) -> Result<BufId, GpuError> {
+        let wid = self.upload(&format!("{label}.weight"), &pad_rows(weight, n, k))?;
+        let mut chan = vec![0f32; 2 * n];
+        let mut flags = 0;
+        if let Some(b) = bias {
+            chan[..n].copy_from_slice(b);
+            flags |= HAS_BIAS;
+        }
+        if let Some(s) = scale {
+            chan[n..].copy_from_slice(s);
+            flags |= HAS_SCALE;
+        }
+        if res.is_some() {
+            flags |= HAS_RES;
+        }
+        let cid = self.upload(&format!("{label}.chan"), &chan)?;
+        let (y, y_off) = match out {
+            Some(o) => o,
+            None => (self.alloc(label, m * n)?, 0),
+        };
+        let (gsel, gp) = Self::gain_sel(site, GAIN_UNIT);
+        self.push(Launch {
+            kernel: Kernel::Linear,
+            bufs: vec![Sel::Fixed(x), Sel::Fixed(wid), Sel::Fixed(cid), res.map_or(Sel::Fixed(usize::MAX), |r| Sel::Fixed(r.0)), gsel, Sel::Fixed(y)],
+            params: params(&[
+                m as u32,
+                k as u32,
+                round4(k) as u32,
+                n as u32,
+                x_off as u32,
+                x_mstride as u32,
+                x_kstride as u32,
+                y_off as u32,
+                n as u32,
+                flags,
+                act,
+                0,
+                res.map_or(0, |r| r.1) as u32,
+            ]),
+            gain_param: gp.map(|(_, m)| (11, m)),
+            groups: [n as u32, m as u32, 1],
+            flops: 2 * (m * n * k) as u64,
+            label: format!("{label} (linear {k}->{n})"),
+        })?;
+        self.record_site(site, y);
+        Ok(y)
+    }
+
+    /// A linear layer from the tensors `{prefix}.weight` / `{prefix}.bias` on a contiguous vector.
+    #[allow(clippy::too_many_arguments)]
+    fn dense(&mut self, prefix: &str, x: BufId, k: usize, n: usize, act: u32, scale: Option<&str>, res: Option<BufId>, site: Option<usize>) -> Result<BufId, GpuError> {
+        let w = self.w.get(&format!("{prefix}.weight"))?.to_vec();
+        let b = self.w.get(&format!("{prefix}.bias"))?.to_vec();
+        let s = match scale {
+            Some(s) => Some(self.w.get(s)?.to_vec()),
+            None => None,
+        };
+        self.linear(prefix, x, (0, k, 1), 1, k, n, &w, Some(&b), s.as_deref(), res.map(|r| (r, 0)), act, None, site)
+    }
+
+    fn max_pool(&mut self, label: &str, x: BufId, [c, h, w]: [usize; 3]) -> Result<(BufId, [usize; 3]), GpuError> {
+        let (ho, wo) = (pool_out(h), pool_out(w));
+        let y = self.alloc(label, c * ho * wo)?;
+        self.push(Launch {
+            kernel: Kernel::MaxPool,
+            bufs: vec![Sel::Fixed(x), Sel::Fixed(y)],
+            params: params(&[c as u32, h as u32, w as u32, ho as u32, wo as u32, 0]),
+            gain_param: None,
+            groups: [groups(ho * wo, 64), c as u32, 1],
+            flops: (9 * c * ho * wo) as u64,
+            label: format!("{label} (max-pool 3/2)"),
+        })?;
+        Ok((y, [c, ho, wo]))
+    }
+
+    /// Mean over positions of each channel into `out` at `off` (or a new buffer).
+    fn avg_pool(&mut self, label: &str, x: BufId, c: usize, n: usize, out: Option<(BufId, usize)>) -> Result<BufId, GpuError> {
+        let (y, off) = match out {
+            Some(o) => o,
+            None => (self.alloc(label, c)?, 0),
+        };
+        self.push(Launch {
+            kernel: Kernel::AvgPool,
+            bufs: vec![Sel::Fixed(x), Sel::Fixed(y)],
+            params: params(&[c as u32, n as u32, 1, 0, 0, off as u32]),
+            gain_param: None,
+            groups: [c as u32, 1, 1],
+            flops: (c * n) as u64,
+            label: format!("{label} (avg-pool)"),
+        })?;
+        Ok(y)
+    }
+
+    /// LayerNorm over channels at each of `n` positions; element (c, t) at c·cs + t·ts.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm(&mut self, label: &str, prefix: &str, x: BufId, c: usize, n: usize, (cs, ts): (usize, usize), eps: f32) -> Result<BufId, GpuError> {
+        let mut wb = self.w.get(&format!("{prefix}.weight"))?.to_vec();
+        wb.extend_from_slice(self.w.get(&format!("{prefix}.bias"))?);
+        let wbid = self.upload(&format!("{prefix}.wb"), &wb)?;
+        let y = self.alloc(label, c * n)?;
+        self.push(Launch {
+            kernel: Kernel::LayerNorm,
+            bufs: vec![Sel::Fixed(x), Sel::Fixed(wbid), Sel::Fixed(y)],
+            params: params(&[c as u32, n as u32, cs as u32, ts as u32, eps.to_bits()]),
+            gain_param: None,
+            groups: [groups(n, 64), 1, 1],
+            flops: (8 * c * n) as u64,
+            label: format!("{label} (layer-norm)"),
+        })?;
+        Ok(y)
+    }
+
+    fn toy(&mut self, x: BufId, mut shape: [usize; 3], channels: [usize; 3]) -> Result<(BufId, [usize; 3]), GpuError> {
+        let mut x = x;
+        for (i, &c) in channels.iter().enumerate() {
+            let p = format!("backbone.conv{}", i + 1);
+            let site = self.site();
+            let (y, s) = self.conv(&p, x, shape, c, 3, 1, &format!("{p}.conv.weight"), Some(&format!("{p}.bn")), None, None, None, ACT_RELU, site)?;
+            (x, shape) = (y, s);
+            if i < 2 {
+                (x, shape) = self.max_pool(&format!("{p}.pool"), x, shape)?;
+            }
+        }
+        Ok((x, shape))
+    }
+
+    fn resnet(&mut self, x: BufId, shape: [usize; 3], depth: usize, width: usize) -> Result<(BufId, [usize; 3]), GpuError> {
+        let p = "backbone.stem";
+        let (mut x, mut shape) =
+            self.conv(p, x, shape, width, 3, 1, &format!("{p}.conv.weight"), Some(&format!("{p}.bn")), None, None, None, ACT_RELU, None)?;
+        let n = (depth - 2) / 6;
+        for s in 0..3 {
+            let c = width << s;
+            for b in 0..n {
+                let stride = if s > 0 && b == 0 { 2 } else { 1 };
+                let p = format!("backbone.stage{}.block{}", s + 1, b + 1);
+                let (a, ashape) = self.conv(
+                    &format!("{p}.conv1"),
+                    x,
+                    shape,
+                    c,
+                    3,
+                    stride,
+                    &format!("{p}.conv1.conv.weight"),
+                    Some(&format!("{p}.conv1.bn")),
+                    None,
+                    None,
+                    None,
+                    ACT_RELU,
+                    None,
+                )?;
+                let skip = if stride != 1 || shape[0] != c {
+                    let q = format!("{p}.shortcut");
+                    self.conv(&q, x, shape, c, 1, stride, &format!("{q}.conv.weight"), Some(&format!("{q}.bn")), None, None, None, ACT_NONE, None)?.0
+                } else {
+                    x
+                };
+                let site = self.site();
+                let q = format!("{p}.conv2");
+                (x, shape) =
+                    self.conv(&q, a, ashape, c, 3, 1, &format!("{q}.conv.weight"), Some(&format!("{q}.bn")), None, None, Some(skip), ACT_RELU, site)?;
+            }
+        }
+        Ok((x, shape))
+    }
+
+    fn patchconv(&mut self, x: BufId, mut shape: [usize; 3], dim: usize, depth: usize, stem_stride: usize, se_ratio: f64) -> Result<(BufId, [usize; 3]), GpuError> {
+        let n = (stem_stride.trailing_zeros() as usize).max(1);
+        let stride = if stem_stride == 1 { 1 } else { 2 };
+        let mut x = x;
+        for i in 0..n {
+            let c = dim >> (n - 1 - i);
+            let act = if i + 1 < n { ACT_GELU } else { ACT_NONE };
+            let p = format!("backbone.stem.{i}");
+            (x, shape) = self.conv(&p, x, shape, c, 3, stride, &format!("{p}.weight"), None, None, None, None, act, None)?;
+        }
+        let [c, h, w] = shape;
+        let np = h * w;
+        let r = ((dim as f64) * se_ratio).round() as usize;
+        for b in 0..depth {
+            let p = format!("backbone.blocks.{b}");
+            let ln = self.layer_norm(&format!("{p}.norm"), &format!("{p}.norm"), x, c, np, (np, 1), 1e-6)?;
+            let (u, _) = self.conv(
+                &format!("{p}.conv1"),
+                ln,
+                shape,
+                c,
+                1,
+                1,
+                &format!("{p}.conv1.weight"),
+                None,
+                Some(&format!("{p}.conv1.bias")),
+                None,
+                None,
+                ACT_GELU,
+                None,
+            )?;
+            // depthwise 3x3 + GELU
+            let dww = self.upload(&format!("{p}.dwconv.weight"), &self.w.get(&format!("{p}.dwconv.weight"))?.to_vec())?;
+            let dwb = self.upload(&format!("{p}.dwconv.bias"), &self.w.get(&format!("{p}.dwconv.bias"))?.to_vec())?;
+            let d = self.alloc(&format!("{p}.dwconv"), c * np)?;
+            self.push(Launch {
+                kernel: Kernel::Depthwise3x3,
+                bufs: vec![Sel::Fixed(u), Sel::Fixed(dww), Sel::Fixed(dwb), Sel::Fixed(d)],
+                params: params(&[c as u32, h as u32, w as u32, ACT_GELU]),
+                gain_param: None,
+                groups: [groups(np, 64), c as u32, 1],
+                flops: (2 * 9 * c * np) as u64,
+                label: format!("{p}.dwconv (depthwise3x3)"),
+            })?;
+            // squeeze-excitation
+            let s = self.avg_pool(&format!("{p}.se.squeeze"), d, c, np, None)?;
+            let s = self.dense(&format!("{p}.se.reduce"), s, c, r, ACT_RELU, None, None, None)?;
+            let gate = self.dense(&format!("{p}.se.expand"), s, r, c, ACT_SIGMOID, None, None, None)?;
+            let e = self.alloc(&format!("{p}.se"), c * np)?;
+            self.push(Launch {
+                kernel: Kernel::SeScale,
+                bufs: vec![Sel::Fixed(d), Sel::Fixed(gate), Sel::Fixed(e)],
+                params: params(&[c as u32, np as u32]),
+                gain_param: None,
+                groups: [groups(np, 64), c as u32, 1],
+                flops: (c * np) as u64,
+                label: format!("{p}.se (scale)"),
+            })?;
+            // x + γ ⊙ conv2(...), the attended site
+            let site = self.site();
+            (x, shape) = self.conv(
+                &format!("{p}.conv2"),
+                e,
+                shape,
+                c,
+                1,
+                1,
+                &format!("{p}.conv2.weight"),
+                None,
+                Some(&format!("{p}.conv2.bias")),
+                Some(&format!("{p}.gamma")),
+                Some(x),
+                ACT_NONE,
+                site,
+            )?;
+        }
+        Ok((x, shape))
+    }
+
+    /// The head; returns the logits buffer (modulated at the logit site) and class-attention info.
+    fn head(&mut self, x: BufId, [c, h, w]: [usize; 3]) -> Result<(BufId, Option<(BufId, usize, usize)>), GpuError> {
+        let classes = self.cfg.num_classes();
+        match &self.cfg.head {
+            HeadConfig::AvgLinear => {
+                let m = self.avg_pool("head.pool", x, c, h * w, None)?;
+                let site = self.site();
+                Ok((self.dense("head.fc", m, c, classes, ACT_NONE, None, None, site)?, None))
+            }
+            HeadConfig::Mlp { hidden } => {
+                let site = self.site();
+                let f = self.dense("head.fc1", x, c * h * w, *hidden, ACT_RELU, None, None, site)?;
+                let site = self.site();
+                Ok((self.dense("head.fc2", f, *hidden, classes, ACT_NONE, None, None, site)?, None))
+            }
+            HeadConfig::ClassAttention { heads, .. } => {
+                let n = h * w;
+                let t = n + 1;
+                let dh = c / heads;
+                let cls = self.upload("head.cls_token", &self.w.get("head.cls_token")?.to_vec())?;
+                let tokens = self.alloc("head.tokens", c * t)?;
+                let ap = |c: usize| params(&[c as u32, t as u32, *heads as u32, dh as u32]);
+                self.push(Launch {
+                    kernel: Kernel::AssembleTokens,
+                    bufs: vec![Sel::Fixed(cls), Sel::Fixed(x), Sel::Fixed(tokens)],
+                    params: ap(c),
+                    gain_param: None,
+                    groups: [groups(t, 64), c as u32, 1],
+                    flops: 0,
+                    label: "head.tokens (assemble)".into(),
+                })?;
+                // channel-major tokens (C, T): LayerNorm per token over channels
+                let u = self.layer_norm("head.norm1", "head.norm1", tokens, c, t, (t, 1), 1e-6)?;
+                // q for the class token only, scaled by dh^-1/2 (folded into W and b)
+                let s = (dh as f64).powf(-0.5);
+                let wq: Vec<f32> = self.w.get("head.q.weight")?.iter().map(|&v| (v as f64 * s) as f32).collect();
+                let bq: Vec<f32> = self.w.get("head.q.bias")?.iter().map(|&v| (v as f64 * s) as f32).collect();
+                let q = self.linear("head.q", u, (0, 0, t), 1, c, c, &wq, Some(&bq), None, None, ACT_NONE, None, None)?;
+                // k and v for every token: 1x1 convolutions over the T positions
+                let tshape = [c, 1, t];
+                let (kk, _) = self.conv("head.k", u, tshape, c, 1, 1, "head.k.weight", None, Some("head.k.bias"), None, None, ACT_NONE, None)?;
+                let (vv, _) = self.conv("head.v", u, tshape, c, 1, 1, "head.v.weight", None, Some("head.v.bias"), None, None, ACT_NONE, None)?;
+                let scores = self.alloc("head.scores", heads * t)?;
+                self.push(Launch {
+                    kernel: Kernel::AttnScores,
+                    bufs: vec![Sel::Fixed(q), Sel::Fixed(kk), Sel::Fixed(scores)],
+                    params: ap(c),
+                    gain_param: None,
+                    groups: [groups(t, 64), *heads as u32, 1],
+                    flops: (2 * c * t) as u64,
+                    label: "head.scores (q·k)".into(),
+                })?;
+                let attn = self.alloc("head.attn", heads * t)?;
+                self.push(Launch {
+                    kernel: Kernel::Softmax,
+                    bufs: vec![Sel::Fixed(scores), Sel::Fixed(attn)],
+                    params: params(&[t as u32, 0, 0]),
+                    gain_param: None,
+                    groups: [*heads as u32, 1, 1],
+                    flops: (5 * heads * t) as u64,
+                    label: "head.attn (softmax)".into(),
+                })?;
+                let o = self.alloc("head.attn_out", c)?;
+                self.push(Launch {
+                    kernel: Kernel::AttnWeightedSum,
+                    bufs: vec![Sel::Fixed(attn), Sel::Fixed(vv), Sel::Fixed(o)],
+                    params: ap(c),
+                    gain_param: None,
+                    groups: [c as u32, 1, 1],
+                    flops: (2 * c * t) as u64,
+                    label: "head.attn_out (weighted sum)".into(),
+                })?;
+                let cls1 = self.dense("head.proj", o, c, c, ACT_NONE, Some("head.gamma1"), Some(cls), None)?;
+                let n2 = self.layer_norm("head.norm2", "head.norm2", cls1, c, 1, (1, 1), 1e-6)?;
+                let hidden = self.w.get("head.mlp.fc1.bias")?.len();
+                let f1 = self.dense("head.mlp.fc1", n2, c, hidden, ACT_GELU, None, None, None)?;
+                let cls2 = self.dense("head.mlp.fc2", f1, hidden, c, ACT_NONE, Some("head.gamma2"), Some(cls1), None)?;
+                let n3 = self.layer_norm("head.norm", "head.norm", cls2, c, 1, (1, 1), 1e-6)?;
+                let site = self.site();
+                Ok((self.dense("head.fc", n3, c, classes, ACT_NONE, None, None, site)?, Some((attn, *heads, t))))
+            }
+        }
+    }
+}
+
+pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<Plan, GpuError> {
+    let candidates = cfg.attention_sites();
+    let mut attended = Vec::new();
+    let mut sites_info = Vec::new();
+    if let Some(att) = &cfg.attention {
+        for s in &candidates {
+            let on = att.layers.as_ref().is_none_or(|names| names.contains(&s.name));
+            attended.push(on.then_some(sites_info.len()));
+            if on {
+                sites_info.push(s.clone());
+            }
+        }
+    } else {
+        attended = vec![None; candidates.len()];
+    }
+    let nsites = sites_info.len();
+    let mut b = Builder {
+        gpu,
+        w: weights,
+        cfg,
+        sets: cfg.stat_sets(),
+        bufs: Vec::new(),
+        ops: Vec::new(),
+        attended,
+        next_site: 0,
+        site_acts: vec![None; nsites],
+        site_gains: Vec::new(),
+        site_n: Vec::new(),
+    };
+    let dummy = b.alloc("dummy", 4)?;
+    for s in &sites_info {
+        let n = s.spatial.map_or(s.channels, |[h, w]| h * w);
+        let g = b.upload(&format!("gatta.{}.gain", s.name), &vec![1.0; n])?;
+        b.site_gains.push(g);
+        b.site_n.push(n);
+    }
+    let [h, w] = cfg.input.size;
+    let cin = cfg.input.channels;
+    let input = b.alloc("input", cin * h * w)?;
+    let shape = [cin, h, w];
+    let (features, fshape) = match &cfg.backbone {
+        BackboneConfig::Toy { channels } => b.toy(input, shape, *channels)?,
+        BackboneConfig::Resnet { depth, width } => b.resnet(input, shape, *depth, *width)?,
+        BackboneConfig::Patchconv { dim, depth, stem_stride, se_ratio, .. } => b.patchconv(input, shape, *dim, *depth, *stem_stride, *se_ratio)?,
+    };
+    let (logits, attention) = b.head(features, fshape)?;
+    let classes = cfg.num_classes();
+    let probs = b.alloc("probabilities", classes)?;
+    b.push(Launch {
+        kernel: Kernel::Softmax,
+        bufs: vec![Sel::Fixed(logits), Sel::Fixed(probs)],
+        params: params(&[classes as u32, 0, 0]),
+        gain_param: None,
+        groups: [1, 1, 1],
+        flops: 5 * classes as u64,
+        label: "probabilities (softmax)".into(),
+    })?;
+    if b.next_site != candidates.len() {
+        return Err(GpuError::Validation(format!("engine plan visited {} of {} attention sites", b.next_site, candidates.len())));
+    }
+    let forward = std::mem::take(&mut b.ops);
+
+    // GAttANet: query pooling, global query, agreement + next gains.
+    let mut sites = Vec::new();
+    let (mut qbar, mut alpha) = (None, None);
+    if let (Some(att), true) = (&cfg.attention, nsites > 0) {
+        let d = att.dim;
+        let queries = b.alloc("gatta.queries", nsites * d)?;
+        let total: usize = b.site_n.iter().sum();
+        let lw: Vec<f32> = match att.pooling {
+            QueryPooling::LayerBalanced => vec![1.0 / nsites as f32; nsites],
+            QueryPooling::Flat => b.site_n.iter().map(|&n| (n as f64 / total as f64) as f32).collect(),
+        };
+        let lwid = b.upload("gatta.layer_weights", &lw)?;
+        let alpha_id = b.upload("gatta.alpha", &vec![0.0; nsites])?;
+        let qb = b.alloc("gatta.qbar", d)?;
+        for (l, s) in sites_info.iter().enumerate() {
+            let act = b.site_acts[l].ok_or_else(|| GpuError::Validation(format!("site {} produced no activation", s.name)))?;
+            let c = s.channels;
+            let q = weights.get(&format!("gatta.{}.query", s.name))?; // (C, d)
+            // Qᵀ as (d, C); dense layers average over their C "positions": fold 1/C in.
+            let div = if s.spatial.is_some() { 1.0 } else { c as f64 };
+            let mut qt = vec![0f32; d * c];
+            for ci in 0..c {
+                for j in 0..d {
+                    qt[j * c + ci] = (q[ci * d + j] as f64 / div) as f32;
+                }
+            }
+            let pooled = match s.spatial {
+                Some([h, w]) => b.avg_pool(&format!("gatta.{}.mean", s.name), act, c, h * w, None)?,
+                None => act,
+            };
+            b.linear(&format!("gatta.{}.query", s.name), pooled, (0, c, 1), 1, c, d, &qt, None, None, None, ACT_NONE, Some((queries, l * d)), None)?;
+        }
+        b.push(Launch {
+            kernel: Kernel::GlobalQuery,
+            bufs: vec![Sel::Fixed(queries), Sel::Fixed(lwid), Sel::Fixed(qb)],
+            params: params(&[d as u32, nsites as u32]),
+            gain_param: None,
+            groups: [groups(d, 64), 1, 1],
+            flops: (2 * d * nsites) as u64,
+            label: "gatta.global_query".into(),
+        })?;
+        let scale = if att.scale_by_sqrt_d { (1.0 / (d as f64).sqrt()) as f32 } else { 1.0 };
+        for (l, s) in sites_info.iter().enumerate() {
+            let act = b.site_acts[l].expect("checked above");
+            let c = s.channels;
+            let key = weights.get(&format!("gatta.{}.key", s.name))?.to_vec(); // (C, d) = (out, in)
+            let wk = b.linear(&format!("gatta.{}.key", s.name), qb, (0, d, 1), 1, d, c, &key, None, None, None, ACT_NONE, None, None)?;
+            let n = b.site_n[l];
+            let agree = b.alloc(&format!("gatta.{}.agreement", s.name), n)?;
+            let dense = s.spatial.is_none();
+            b.push(Launch {
+                kernel: Kernel::Agreement,
+                bufs: vec![Sel::Fixed(act), Sel::Fixed(wk), Sel::Fixed(alpha_id), Sel::Fixed(agree), Sel::Fixed(b.site_gains[l])],
+                params: params(&[d as u32, nsites as u32, c as u32, n as u32, dense as u32, l as u32, scale.to_bits(), att.bounded as u32]),
+                gain_param: None,
+                groups: [groups(n, 64), 1, 1],
+                flops: if dense { 2 * c as u64 } else { (2 * c * n) as u64 },
+                label: format!("gatta.{}.agreement", s.name),
+            })?;
+            sites.push(SitePlan {
+                info: s.clone(),
+                n,
+                agree,
+                gain: b.site_gains[l],
+                learned_alpha: weights.scalar(&format!("gatta.{}.alpha", s.name))?,
+            });
+        }
+        qbar = Some((qb, d));
+        alpha = Some(alpha_id);
+    }
+    let gatta = std::mem::take(&mut b.ops);
+    Ok(Plan { bufs: b.bufs, dummy, input, forward, gatta, logits, probs, classes, sites, qbar, alpha, attention, sets: b.sets })
+}
+
+pub(crate) fn bytemuck_cast(v: &[f32]) -> &[u8] {
+    bytemuck::cast_slice(v)
+}
