@@ -53,27 +53,39 @@ fn load_a(tid: u32, m0: u32, k0: u32) {
     }
 }
 
-fn load_b_gather(tid: u32, n0: u32, k0: u32) {
-    // 16 × 32 = 512 values, 8 per thread; zero outside the image (padding) and beyond K.
-    let kk2 = p.ksize * p.ksize;
+// Per K tile, the im2col row offsets of its 16 k values, computed once by 16 invocations so
+// the gather below needs no integer division: base = ci·H·W + ky·W + kx, (ky - pad, kx - pad).
+var<workgroup> kbase: array<i32, 16>;
+var<workgroup> kdy: array<i32, 16>;
+var<workgroup> kdx: array<i32, 16>;
+
+fn k_table(tid: u32, k0: u32) {
+    if (tid < TK) {
+        let k = k0 + tid;
+        let kk2 = p.ksize * p.ksize;
+        let ci = k / kk2;
+        let rem = k % kk2;
+        let ky = rem / p.ksize;
+        let kx = rem % p.ksize;
+        kbase[tid] = select(-1, i32((ci * p.h + ky) * p.w + kx), k < p.kdim);
+        kdy[tid] = i32(ky) - i32(p.pad);
+        kdx[tid] = i32(kx) - i32(p.pad);
+    }
+}
+
+fn load_b_gather(tid: u32, oy: i32, ox: i32, pos_ok: bool, pbase: i32) {
+    // 16 × 32 = 512 values, 8 per thread. A thread always fills the same column n = tid % 32
+    // (its output position, decomposed once), rows kk = tid / 32 + 2r.
+    let n = tid % TN;
     for (var r = 0u; r < 8u; r++) {
-        let e = tid + 64u * r;
-        let kk = e / TN;
-        let n = e % TN;
-        let k = k0 + kk;
-        let pos = n0 + n;
+        let kk = tid / TN + 2u * r;
         var v = 0.0;
-        if (k < p.kdim && pos < p.npos) {
-            let ci = k / kk2;
-            let rem = k % kk2;
-            let ky = rem / p.ksize;
-            let kx = rem % p.ksize;
-            let oy = pos / p.wout;
-            let ox = pos % p.wout;
-            let iy = i32(oy * p.stride + ky) - i32(p.pad);
-            let ix = i32(ox * p.stride + kx) - i32(p.pad);
+        let kb = kbase[kk];
+        if (pos_ok && kb >= 0) {
+            let iy = oy + kdy[kk];
+            let ix = ox + kdx[kk];
             if (iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w)) {
-                v = x[(ci * p.h + u32(iy)) * p.w + u32(ix)];
+                v = x[u32(kb + pbase)];
             }
         }
         Bs[kk * 8u + n / 4u][n % 4u] = v;
@@ -139,10 +151,18 @@ fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
     let tid = ty * 8u + tx;
     let n0 = wid.x * TN;
     let m0 = wid.y * TM;
+    // this invocation's gather column: output position n0 + tid % 32, top-left input corner
+    let pos = n0 + tid % TN;
+    let pos_ok = pos < p.npos;
+    let oy = i32((pos / p.wout) * p.stride);
+    let ox = i32((pos % p.wout) * p.stride);
+    let pbase = (oy - i32(p.pad)) * i32(p.w) + ox - i32(p.pad);
     var acc: array<vec4<f32>, 4>;
     for (var k0 = 0u; k0 < p.kpad; k0 += TK) {
+        k_table(tid, k0);
+        workgroupBarrier();
         load_a(tid, m0, k0);
-        load_b_gather(tid, n0, k0);
+        load_b_gather(tid, oy, ox, pos_ok, pbase);
         workgroupBarrier();
         for (var k = 0u; k < TK; k++) {
             let a = As[k * 8u + ty];

@@ -394,3 +394,20 @@ fn engine_reports_adapter_and_pipeline_count() {
     assert!(gpu.lost().is_none());
     println!("{} launches per pass on {}", gpu.launches_per_pass(), gpu.adapter());
 }
+
+#[test]
+fn a_lost_device_is_reported_and_the_engine_can_be_recreated() {
+    let cfg = config("resnet");
+    let bytes = weights(&cfg, 20);
+    let x = input(&cfg, 20);
+    let gpu = engine(&cfg, &bytes);
+    let before = pollster::block_on(gpu.inspect(&x, &InspectOptions::default())).unwrap();
+    gpu.destroy_device();
+    let err = pollster::block_on(gpu.inspect(&x, &InspectOptions::default())).unwrap_err();
+    assert!(err.is_device_lost(), "{err}");
+    assert!(gpu.lost().is_some());
+    // a fresh engine works again and gives the same result
+    let again = engine(&cfg, &bytes);
+    let after = pollster::block_on(again.inspect(&x, &InspectOptions::default())).unwrap();
+    assert_eq!(before, after);
+}

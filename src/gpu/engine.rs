@@ -194,6 +194,12 @@ impl Engine {
         self.plan.forward.len() + self.plan.gatta.len()
     }
 
+    /// Destroy the device (as a browser reclaiming the GPU would): later calls return
+    /// `GpuError::DeviceLost`. For tests of the recovery path and for releasing GPU memory early.
+    pub fn destroy_device(&self) {
+        self.gpu.device.destroy();
+    }
+
     /// The reason the device stopped working, if it did: recreate the engine then.
     pub fn lost(&self) -> Option<String> {
         self.gpu.errors.lock().ok().and_then(|s| s.lost.clone())
