@@ -2,8 +2,10 @@
 //! and writes the message into a visible banner (`data-testid="error"`).
 use wasm_bindgen::JsCast;
 
+/// Installs the hook through Yew, which would otherwise replace it with its own
+/// console-only hook when the app is mounted.
 pub fn install() {
-    std::panic::set_hook(Box::new(|info| {
+    yew::set_custom_panic_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         show_fatal(&info.to_string());
     }));

@@ -21,6 +21,8 @@ pub enum Request {
     /// Preprocess the image in `bytes` and run the passes. `image_id` names the image, so the
     /// worker can reuse its decoded crop when only the options change.
     Inspect { seq: u32, image_id: u32, options: InspectOptions },
+    /// Test hook (`?debug=panic-worker`): panic inside the worker, to prove the page survives.
+    DebugPanic,
 }
 
 /// What failed, so that the page can word the message.

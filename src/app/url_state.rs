@@ -20,6 +20,8 @@ pub struct UrlState {
     pub all_passes: Option<bool>,
     pub photo: Option<bool>,
     pub backend: Option<String>,
+    /// Test hooks: `panic-page`, `panic-worker` (kept in the URL like the other values).
+    pub debug: Option<String>,
 }
 
 fn enum_from<T: DeserializeOwned>(s: &str) -> Option<T> {
@@ -65,6 +67,7 @@ impl UrlState {
                 _ => None,
             }),
             backend: get("backend"),
+            debug: get("debug"),
         }
     }
 
@@ -89,6 +92,7 @@ impl UrlState {
         put("passes_shown", self.all_passes.map(|a| if a { "all" } else { "one" }.to_string()));
         put("base", self.photo.map(|b| if b { "photo" } else { "model" }.to_string()));
         put("backend", self.backend.clone());
+        put("debug", self.debug.clone());
         let s = String::from(p.to_string());
         if s.is_empty() {
             String::new()

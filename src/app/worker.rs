@@ -81,6 +81,7 @@ fn handle(state: &mut State, data: &JsValue) {
                 Err(message) => post(&Reply::Failed { seq, stage: Stage::Model, message }, None),
             }
         }
+        Request::DebugPanic => panic!("deliberate panic in the worker (?debug=panic-worker)"),
         Request::Inspect { seq, image_id, options } => {
             let Some(model) = &state.model else {
                 let message = "no model is loaded yet".to_string();

@@ -55,7 +55,9 @@ function assert(cond, msg) { if (!cond) throw new Error(msg); }
 const { server, url: BASE } = await serve(DIST);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
-  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    // A synthetic camera, so the webcam snapshot path can be tested.
+    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'],
 });
 let context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
 let page;
@@ -191,6 +193,52 @@ await check('uploading a JPEG (made by the browser) gives a prediction', async (
   await waitReady();
   const s = await mapStats();
   assert(s.count === L * layersT0, `expected ${L * layersT0} maps, found ${s.count}`);
+});
+
+await check('paste, drop and camera snapshot load images', async () => {
+  const b64 = goodPng.toString('base64');
+  await page.evaluate((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'pasted.png', { type: 'image/png' }));
+    window.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true }));
+  }, b64);
+  await page.waitForFunction(() => document.querySelector('.original figcaption')?.textContent.includes('pasted.png'));
+  await waitReady();
+  await page.evaluate((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+    const target = document.querySelector('.content');
+    target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, b64);
+  await page.waitForFunction(() => document.querySelector('.original figcaption')?.textContent.includes('dropped.png'));
+  await waitReady();
+  assert(await page.locator('.drop-overlay').count() === 0, 'drop overlay still shown');
+  await page.getByRole('button', { name: 'Take a picture with the camera' }).click();
+  await page.locator('.modal video').waitFor();
+  await page.waitForFunction(() => document.querySelector('.modal video')?.videoWidth > 0, null, { timeout: 20_000 });
+  await page.getByRole('button', { name: 'Take picture' }).click();
+  await page.waitForFunction(() => document.querySelector('.original figcaption')?.textContent.includes('camera snapshot'));
+  await waitReady();
+  assert(await page.locator('.modal').count() === 0, 'camera dialog still open');
+});
+
+await check('a large photo (4000×3000 JPEG) is cropped and inspected', async () => {
+  const b64 = await page.evaluate(() => {
+    const c = document.createElement('canvas'); c.width = 4000; c.height = 3000;
+    const g = c.getContext('2d');
+    for (let i = 0; i < 60; i++) { g.fillStyle = `hsl(${i * 37 % 360} 60% 55%)`; g.fillRect((i * 613) % 3800, (i * 421) % 2800, 300, 260); }
+    return c.toDataURL('image/jpeg', 0.85).split(',')[1];
+  });
+  const t0 = Date.now();
+  await upload(page, 'big-photo.jpg', 'image/jpeg', Buffer.from(b64, 'base64'));
+  await page.waitForFunction(() => document.querySelector('.original figcaption')?.textContent.includes('big-photo.jpg'), null, { timeout: 60_000 });
+  await waitReady();
+  const caption = await page.locator('.original figcaption').textContent();
+  assert(/4000×3000/.test(caption) && /3000×3000 centre/.test(caption), `caption: ${caption}`);
+  console.log(`        ${Buffer.from(b64, 'base64').length >> 10} KiB JPEG shown after ${Date.now() - t0} ms; ${await page.locator('.timing').textContent()}`);
 });
 
 await check('changing passes changes the map count; ← → step through passes', async () => {
@@ -338,8 +386,29 @@ await check('phone: the example is usable on a small screen', async () => {
   await phone.close();
 });
 
+await check('a panic in the worker is reported and the engine restarts', async () => {
+  const p = await newPage();
+  await p.goto(BASE + '?debug=panic-worker');
+  await p.waitForFunction(() => /restarted/.test(document.querySelector('[data-testid="error"]')?.textContent ?? ''), null, { timeout: 60_000 });
+  await waitReady(p);
+  assert((await p.locator(T('prediction')).textContent()).trim().length > 0, 'no prediction after the restart');
+  await upload(p, 'after-restart.png', 'image/png', goodPng);
+  await p.waitForFunction(() => document.querySelector('.original figcaption')?.textContent.includes('after-restart.png'));
+  await waitReady(p);
+  await p.close();
+});
+
+await check('a panic in the page shows a visible error', async () => {
+  const p = await newPage();
+  await p.goto(BASE + '?debug=panic-page');
+  await p.locator(T('error')).first().waitFor({ state: 'visible', timeout: 30_000 });
+  const msg = await p.locator(T('error')).first().textContent();
+  assert(/went wrong/.test(msg) && /deliberate panic/.test(msg), `panic message: ${msg}`);
+  await p.close();
+});
+
 await check('no uncaught errors in the console', async () => {
-  const unexpected = pageErrors.filter((e) => !/404|Failed to load resource/.test(e));
+  const unexpected = pageErrors.filter((e) => !/404|Failed to load resource|deliberate panic|unreachable|RuntimeError/.test(e));
   assert(unexpected.length === 0, `console errors:\n${unexpected.join('\n')}`);
 });
 

@@ -184,6 +184,8 @@ pub struct App {
     /// Drawn images and charts of the current result, by key (cleared with each result).
     cache: RefCell<HashMap<String, Rc<str>>>,
     last_query: String,
+    /// `?debug=panic-worker` fires once.
+    debug_fired: bool,
     _keydown: Closure<dyn FnMut(KeyboardEvent)>,
     _paste: Closure<dyn FnMut(web_sys::ClipboardEvent)>,
 }
@@ -337,6 +339,10 @@ impl App {
                         Some(img) => self.request(img),
                         None => self.recompute(),
                     }
+                    if self.url_state.debug.as_deref() == Some("panic-worker") && !self.debug_fired {
+                        self.debug_fired = true;
+                        self.post(Request::DebugPanic, None);
+                    }
                 }
             }
             Reply::Inspected { seq, inspection, view, crop, original_size, decode_ms, run_ms, .. } => {
@@ -484,6 +490,7 @@ impl App {
             all_passes: (!self.view.all_passes).then_some(false),
             photo: self.view.photo.then_some(true),
             backend: self.url_state.backend.clone(),
+            debug: self.url_state.debug.clone(),
         }
     }
 
@@ -598,6 +605,7 @@ impl Component for App {
             model_select: NodeRef::default(),
             cache: RefCell::new(HashMap::new()),
             last_query: search,
+            debug_fired: false,
             _keydown: keydown,
             _paste: paste,
         };
@@ -799,7 +807,10 @@ impl Component for App {
         view::page(self, ctx)
     }
 
-    fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
+    fn rendered(&mut self, _ctx: &Context<Self>, first: bool) {
+        if first && self.url_state.debug.as_deref() == Some("panic-page") {
+            panic!("deliberate panic in the page (?debug=panic-page)");
+        }
         let query = self.current_url_state().to_query();
         if query != self.last_query && (self.model.is_some() || self.shown.is_some()) {
             if let Some(w) = web_sys::window() {

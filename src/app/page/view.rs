@@ -442,15 +442,14 @@ fn prediction_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let p = app.view.pass.min(n.saturating_sub(1));
     let last = insp.prediction();
     let topk = app.cached(format!("topk-{p}"), || topk_chart_svg(&insp.passes[p], 5));
-    let across = (n > 1).then(|| app.cached("across".into(), || top1_across_passes_svg(insp)));
     let story = if p == 0 {
-        "A plain feed-forward pass: nothing is modulated yet. Its agreement maps (below) decide how the next pass is modulated.".to_string()
+        "Pass 0 is a plain feed-forward pass: nothing is modulated yet. Its agreement maps decide how the next pass is modulated.".to_string()
     } else {
-        format!("Every attended layer's activations were multiplied by 1 + α·g, where g is the agreement computed in pass {}.", p - 1)
+        format!("Pass {p}: every attended layer's activations were multiplied by 1 + α·g, where g is the agreement computed in pass {}.", p - 1)
     };
     html! {
         <section class="card prediction-card" aria-labelledby="pred-h">
-            <div class="pred-head">
+            <div class="pred-grid">
                 <div>
                     <h2 id="pred-h">{ "Prediction" }</h2>
                     <p class="big-pred">
@@ -460,22 +459,19 @@ fn prediction_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                             <span class="prob">{ percent(t.p) }</span>
                         }
                     </p>
-                    <p class="muted">{ format!("after {} pass{} · model {}", n, if n == 1 { "" } else { "es" }, insp.model) }</p>
+                    <p class="muted">{ format!("after {} pass{} · {}", n, if n == 1 { "" } else { "es" }, insp.model) }</p>
                 </div>
+                <figure class="chart" role="img" aria-label={format!("Top 5 classes in pass {p}")}>{ svg(&topk) }</figure>
+            </div>
+            <div class="pred-foot">
+                { pass_stepper(ctx, n, p) }
                 <div class="toolbar" role="group" aria-label="Export and share">
                     <button class="button" onclick={link.callback(|_| Msg::ExportPng)} title="Download the maps on screen as one PNG">{ "Save PNG" }</button>
                     <button class="button" onclick={link.callback(|_| Msg::ExportJson)} title="Download every map and number as inspection.json">{ "Save JSON" }</button>
                     <button class="button" onclick={link.callback(|_| Msg::CopyLink)} title="Copy a link that reopens this view">{ "Copy link" }</button>
                 </div>
             </div>
-            { pass_stepper(ctx, n, p) }
             <p class="story">{ story }</p>
-            <div class="charts">
-                <figure class="chart" aria-label={format!("Top 5 classes in pass {p}")}>{ svg(&topk) }</figure>
-                if let Some(a) = across {
-                    <figure class="chart" aria-label="Probability of the final top classes in every pass">{ svg(&a) }</figure>
-                }
-            </div>
         </section>
     }
 }
@@ -631,28 +627,59 @@ fn map_cell(app: &App, ctx: &Ctx, shown: &Shown, kind: MapKind, pass: usize) -> 
     }
 }
 
-fn grid_header(passes: &[usize], p: usize) -> Html {
+/// A grid with one row per pass shown (time runs down) and one column per layer or head
+/// (depth runs right). `heads` are the column headers, `cell(pass, column)` draws a cell.
+fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str, max: &str, cell: impl Fn(usize, usize) -> Html) -> Html {
+    let cols = heads.len();
+    let style = format!("grid-template-columns: max-content repeat({cols}, minmax({min}, {max}))");
     html! {
-        <>
-            <div class="grid-corner"></div>
-            { for passes.iter().map(|&i| html! {
-                <div class={classes!("col-head", (i == p).then_some("selected"))}>{ pass_name(i) }</div>
-            }) }
-        </>
+        <div class="map-grid-scroll">
+            <div class="map-grid" {style}>
+                <div class="grid-corner"></div>
+                { for heads.into_iter().map(|h| html! { <div class="col-head">{ h }</div> }) }
+                { for passes.iter().map(|&p| {
+                    let selected = p == app.view.pass;
+                    html! {
+                        <>
+                            <button class={classes!("row-head", "pass-head", selected.then_some("selected"))}
+                                aria-pressed={selected.to_string()} aria-label={format!("Select pass {p}")}
+                                onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
+                                <strong>{ if p == 0 { "Pass 0".to_string() } else { format!("Pass {p}") } }</strong>
+                                <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
+                            </button>
+                            { for (0..cols).map(|c| cell(p, c)) }
+                        </>
+                    }
+                }) }
+            </div>
+        </div>
     }
 }
 
 fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let insp = &shown.inspection;
-    let n = insp.passes.len();
-    let passes = shown_passes(app, n);
+    let passes = shown_passes(app, insp.passes.len());
     let conv: Vec<usize> =
         insp.passes[0].layers.iter().enumerate().filter(|(_, l)| l.kind == LayerKind::Conv).map(|(i, _)| i).collect();
     if conv.is_empty() {
         return html! {};
     }
-    let style = format!("grid-template-columns: max-content repeat({}, minmax(8rem, 17rem))", passes.len());
     let alpha_of = |name: &str| insp.alphas.iter().find(|a| a.name == name).map(|a| a.used);
+    let heads: Vec<Html> = conv
+        .iter()
+        .map(|&l| {
+            let layer = &insp.passes[0].layers[l];
+            html! {
+                <>
+                    <strong>{ layer.name.clone() }</strong>
+                    <span>{ format!("{}×{}", layer.shape[0], layer.shape[1]) }
+                        if let Some(a) = alpha_of(&layer.name) { { format!(" · α {}", short(a)) } }
+                    </span>
+                </>
+            }
+        })
+        .collect();
+    let (min, max) = if conv.len() > 4 { ("6.5rem", "12rem") } else { ("8rem", "17rem") };
     html! {
         <section class="card" aria-labelledby="agree-h">
             <h2 id="agree-h">{ "Agreement maps: where each layer agrees with the global query" }</h2>
@@ -661,80 +688,54 @@ fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 { " (what to look for). All queries are averaged into one " }<b>{ "global query" }</b>
                 { ". The agreement g = key · global query is " }<span class="pos">{ "red where a position matches" }</span>
                 { " what the whole network is looking for, " }<span class="neg">{ "blue where it does not" }</span>
-                { ", white near 0. The next pass multiplies activations by 1 + α·g. Hover a map for values; click it to select its pass." }
+                { ", white near 0. The next pass multiplies activations by 1 + α·g. Rows are passes, columns go deeper into the network. Hover a map for its values." }
             </p>
-            <div class="map-grid-scroll">
-                <div class="map-grid" {style}>
-                    { grid_header(&passes, app.view.pass) }
-                    { for conv.iter().map(|&l| {
-                        let layer = &insp.passes[0].layers[l];
-                        html! {
-                            <>
-                                <div class="row-head">
-                                    <strong>{ layer.name.clone() }</strong>
-                                    <span>{ format!("{}×{}", layer.shape[0], layer.shape[1]) }</span>
-                                    if let Some(a) = alpha_of(&layer.name) { <span>{ format!("α = {}", short(a)) }</span> }
-                                </div>
-                                { for passes.iter().map(|&p| map_cell(app, ctx, shown, MapKind::Agreement(l), p)) }
-                            </>
-                        }
-                    }) }
-                </div>
-            </div>
+            { pass_grid(app, ctx, &passes, heads, min, max, |p, c| map_cell(app, ctx, shown, MapKind::Agreement(conv[c]), p)) }
         </section>
     }
 }
 
 fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let insp = &shown.inspection;
-    let n = insp.passes.len();
-    let passes = shown_passes(app, n);
+    let passes = shown_passes(app, insp.passes.len());
     let dense: Vec<usize> =
         insp.passes[0].layers.iter().enumerate().filter(|(_, l)| l.kind == LayerKind::Dense).map(|(i, _)| i).collect();
     if dense.is_empty() {
         return html! {};
     }
-    let style = format!("grid-template-columns: max-content repeat({}, minmax(14rem, 1fr))", passes.len());
+    let heads: Vec<Html> = dense
+        .iter()
+        .map(|&l| {
+            let layer = &insp.passes[0].layers[l];
+            let n = layer.shape.first().copied().unwrap_or(0);
+            let what = if layer.name == "logits" { format!("{n} classes") } else { format!("{n} units") };
+            html! { <><strong>{ layer.name.clone() }</strong><span>{ what }</span></> }
+        })
+        .collect();
     html! {
         <section class="card" aria-labelledby="dense-h">
             <h2 id="dense-h">{ "Dense layers: agreement per unit" }</h2>
             <p class="explain">
                 { "Dense layers have no positions, so each unit gets one agreement value: a bar above 0 agrees with the global query, below 0 disagrees. In the class layer (logits) each bar is a class; the predicted class of that pass is highlighted, as in Fig. 3 of the GAttANet paper." }
             </p>
-            <div class="map-grid-scroll">
-                <div class="map-grid dense" {style}>
-                    { grid_header(&passes, app.view.pass) }
-                    { for dense.iter().map(|&l| {
-                        let layer = &insp.passes[0].layers[l];
-                        html! {
-                            <>
-                                <div class="row-head">
-                                    <strong>{ layer.name.clone() }</strong>
-                                    <span>{ format!("{} units", layer.shape.first().copied().unwrap_or(0)) }</span>
-                                </div>
-                                { for passes.iter().map(|&p| {
-                                    let pass = &insp.passes[p];
-                                    let layer = &pass.layers[l];
-                                    let is_logits = layer.name == "logits";
-                                    let chart = app.cached(format!("d-{p}-{l}"), || {
-                                        let names = is_logits.then_some(insp.classes.as_slice());
-                                        let hl = if is_logits { pass.top.first().map(|t| t.index) } else { None };
-                                        dense_agreement_chart_svg(layer, names, hl)
-                                    });
-                                    let onclick = ctx.link().callback(move |_| Msg::SetPass(p));
-                                    html! {
-                                        <figure class={classes!("map-cell", "dense-cell", (p == app.view.pass).then_some("selected"))}
-                                            data-testid="agreement-map" data-layer={layer.name.clone()} data-pass={p.to_string()} data-kind="dense"
-                                            aria-label={format!("Agreement of each unit of {} in pass {p}", layer.name)} {onclick}>
-                                            { svg(&chart) }
-                                        </figure>
-                                    }
-                                }) }
-                            </>
-                        }
-                    }) }
-                </div>
-            </div>
+            { pass_grid(app, ctx, &passes, heads, "14rem", "1fr", |p, c| {
+                let l = dense[c];
+                let pass = &insp.passes[p];
+                let layer = &pass.layers[l];
+                let is_logits = layer.name == "logits";
+                let chart = app.cached(format!("d-{p}-{l}"), || {
+                    let names = is_logits.then_some(insp.classes.as_slice());
+                    let hl = if is_logits { pass.top.first().map(|t| t.index) } else { None };
+                    dense_agreement_chart_svg(layer, names, hl)
+                });
+                html! {
+                    <figure class={classes!("map-cell", "dense-cell", (p == app.view.pass).then_some("selected"))}
+                        data-testid="agreement-map" data-layer={layer.name.clone()} data-pass={p.to_string()} data-kind="dense"
+                        role="img" aria-label={format!("Agreement of each unit of {} in pass {p}", layer.name)}>
+                        { svg(&chart) }
+                    </figure>
+                }
+            }) }
         </section>
     }
 }
@@ -743,7 +744,10 @@ fn attention_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let insp = &shown.inspection;
     let Some(agg) = insp.passes[0].aggregation.as_ref() else { return html! {} };
     let passes = shown_passes(app, insp.passes.len());
-    let style = format!("grid-template-columns: max-content repeat({}, minmax(8rem, 17rem))", passes.len());
+    let heads: Vec<Html> = (0..agg.heads)
+        .map(|h| html! { <><strong>{ format!("head {}", h + 1) }</strong><span>{ format!("{}×{} patches", agg.grid[0], agg.grid[1]) }</span></> })
+        .collect();
+    let (min, max) = if agg.heads > 4 { ("6.5rem", "12rem") } else { ("8rem", "17rem") };
     html! {
         <section class="card" aria-labelledby="att-h">
             <h2 id="att-h">{ "Class attention: what the class token gathers from" }</h2>
@@ -751,22 +755,12 @@ fn attention_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 { "This model has no average pooling at the end. Instead a learned " }<b>{ "class token" }</b>
                 { " attends over all patches of the last feature map, and what it gathers decides the class. Each head spreads 100% of its attention over the patches and itself; bright patches contribute most to that head." }
             </p>
-            <div class="map-grid-scroll">
-                <div class="map-grid" {style}>
-                    { grid_header(&passes, app.view.pass) }
-                    { for (0..agg.heads).map(|h| html! {
-                        <>
-                            <div class="row-head"><strong>{ format!("head {}", h + 1) }</strong><span>{ format!("{}×{} patches", agg.grid[0], agg.grid[1]) }</span></div>
-                            { for passes.iter().map(|&p| map_cell(app, ctx, shown, MapKind::Attention(h), p)) }
-                        </>
-                    }) }
-                </div>
-            </div>
+            { pass_grid(app, ctx, &passes, heads, min, max, |p, h| map_cell(app, ctx, shown, MapKind::Attention(h), p)) }
         </section>
     }
 }
 
-fn compare_card(_app: &App, shown: &Shown) -> Html {
+fn compare_card(app: &App, shown: &Shown) -> Html {
     let insp = &shown.inspection;
     let n = insp.passes.len();
     let off = &insp.passes[0];
@@ -809,6 +803,9 @@ fn compare_card(_app: &App, shown: &Shown) -> Html {
                         }) }
                     </tbody>
                 </table>
+                <figure class="chart" role="img" aria-label="Probability of the final top classes in every pass">
+                    { svg(&app.cached("across".into(), || top1_across_passes_svg(insp))) }
+                </figure>
             }
         </section>
     }
