@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! WebGPU engine vs the candle CPU path, natively on Mesa lavapipe (a Vulkan software adapter).
 //!
 //! Needs a Vulkan driver: `apt-get install mesa-vulkan-drivers` (lavapipe). Without one these
