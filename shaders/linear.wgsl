@@ -34,11 +34,19 @@ fn linear(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid:
     let m = wid.y;
     let kq = p.kpad / 4u;
     var acc = 0.0;
-    for (var q = tid; q < kq; q += 64u) {
-        let wv = wt[n * kq + q];
+    // full groups of 4 first (no per-element bounds test), then the zero-padded tail
+    let full = p.k / 4u;
+    let xb = p.x_off + m * p.x_mstride;
+    let ks = p.x_kstride;
+    for (var q = tid; q < full; q += 64u) {
+        let i = xb + q * 4u * ks;
+        let xv = vec4<f32>(x[i], x[i + ks], x[i + 2u * ks], x[i + 3u * ks]);
+        acc += dot(wt[n * kq + q], xv);
+    }
+    for (var q = full + tid; q < kq; q += 64u) {
         let k = q * 4u;
         let xv = vec4<f32>(xat(m, k), xat(m, k + 1u), xat(m, k + 2u), xat(m, k + 3u));
-        acc += dot(wv, xv);
+        acc += dot(wt[n * kq + q], xv);
     }
     partial[tid] = acc;
     workgroupBarrier();
