@@ -3,6 +3,7 @@
 pub mod error;
 pub mod gpu;
 pub mod inspect;
+pub mod kernels;
 pub mod model;
 pub mod preprocess;
 pub mod viz;

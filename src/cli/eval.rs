@@ -53,6 +53,7 @@ struct Report {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::train::tune_allocator();
     let model = io::load_dir(&args.model, &candle_core::Device::Cpu).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     let cfg = &model.config;
     let opts = LoadOptions { input: cfg.input.clone(), classes: Some(cfg.classes.clone()), limit: args.limit, threads: 0 };

@@ -79,6 +79,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::train::tune_allocator();
     let saved = run::checkpoint_state(&args.out)?;
     let saved = if args.resume { saved } else { None };
     let config = match (&args.config, &saved) {

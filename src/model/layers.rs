@@ -37,6 +37,15 @@ impl Conv {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // im2col + one matrix product: candle's conv2d backward is a direct transposed
+        // convolution, many times slower (see kernels.rs). The page keeps candle's conv.
+        #[cfg(not(target_arch = "wasm32"))]
+        let y = if x.device().is_cpu() {
+            crate::kernels::conv2d(x, &self.weight, self.padding, self.stride)?
+        } else {
+            x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?
+        };
+        #[cfg(target_arch = "wasm32")]
         let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
         match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
@@ -109,6 +118,12 @@ impl BatchNorm {
 
     pub fn forward(&self, x: &Tensor, ctx: Ctx) -> Result<Tensor> {
         let set = ctx.pass.min(self.means.len() - 1);
+        if ctx.train && x.device().is_cpu() {
+            // Fused forward and closed-form backward (kernels.rs), same values as below.
+            let (y, mean, var) = crate::kernels::batch_norm_train(x, &self.weight, &self.bias, BN_EPS)?;
+            self.update_running(set, &mean, &var, x.elem_count() / x.dim(1)?)?;
+            return Ok(y);
+        }
         let (mean, var) = if ctx.train {
             let mean = x.mean_keepdim((0, 2, 3))?;
             let centered = x.broadcast_sub(&mean)?;
@@ -246,6 +261,9 @@ impl SqueezeExcite {
 pub fn max_pool_3s2(x: &Tensor, train: bool) -> Result<Tensor> {
     if !train {
         return x.max_pool2d_with_stride(3, 2);
+    }
+    if x.device().is_cpu() {
+        return crate::kernels::max_pool_3s2(x); // same values, a direct backward
     }
     let (_, _, h, w) = x.dims4()?;
     let max3 = |t: &Tensor, dim: usize, n: usize| -> Result<Tensor> {

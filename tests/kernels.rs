@@ -1,0 +1,125 @@
+//! The training kernels against candle's own ops: values and gradients, odd sizes, strides,
+//! padding, 1x1 kernels, ties in the max-pool.
+use candle_core::{Device, Tensor, Var};
+use gattanet::kernels;
+
+fn maxdiff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+fn scale(t: &Tensor) -> f32 {
+    t.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap().max(1.0)
+}
+
+/// A fixed "upstream gradient" to backpropagate.
+fn probe(shape: &[usize], seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|i| (((i as u64 * 2654435761 + seed * 97) % 1000) as f32 / 500.0) - 1.0).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+fn var(shape: &[usize], seed: u64) -> Var {
+    Var::from_tensor(&probe(shape, seed)).unwrap()
+}
+
+#[test]
+fn conv2d_matches_candle_values_and_gradients() {
+    // (batch, cin, cout, h, w, k, stride, padding)
+    let cases = [
+        (2, 3, 5, 8, 8, 3, 1, 1),
+        (3, 4, 6, 7, 9, 3, 2, 1),
+        (2, 5, 3, 6, 6, 1, 1, 0),
+        (2, 4, 4, 9, 7, 1, 2, 0),
+        (1, 2, 3, 5, 5, 3, 1, 0),
+        (2, 3, 2, 16, 16, 3, 2, 1),
+    ];
+    for (b, ci, co, h, w, k, s, p) in cases {
+        let x = var(&[b, ci, h, w], 1);
+        let wt = var(&[co, ci, k, k], 2);
+        let want = x.as_tensor().conv2d(wt.as_tensor(), p, s, 1, 1).unwrap();
+        let got = kernels::conv2d(x.as_tensor(), wt.as_tensor(), p, s).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        assert!(maxdiff(&got, &want) < 1e-5 * scale(&want), "{:?}: values", (b, ci, co, h, w, k, s, p));
+        let g = probe(want.dims(), 3);
+        let gw = (&want * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gg = (&got * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, t) in [("dx", x.as_tensor()), ("dw", wt.as_tensor())] {
+            let (a, e) = (gg.get(t).unwrap(), gw.get(t).unwrap());
+            assert!(maxdiff(a, e) < 1e-4 * scale(e), "{:?}: {name} differs by {}", (b, ci, co, h, w, k, s, p), maxdiff(a, e));
+        }
+    }
+}
+
+#[test]
+fn conv2d_refuses_mismatched_shapes() {
+    let x = probe(&[1, 3, 4, 4], 1);
+    assert!(kernels::conv2d(&x, &probe(&[2, 4, 3, 3], 2), 1, 1).is_err());
+    assert!(kernels::conv2d(&x, &probe(&[2, 3, 7, 7], 2), 1, 1).is_err());
+}
+
+/// The composed max-pool the model used before: shifted maxima, every other row and column.
+fn pool_reference(x: &Tensor) -> Tensor {
+    let (_, _, h, w) = x.dims4().unwrap();
+    let max3 = |t: &Tensor, dim: usize, n: usize| {
+        t.narrow(dim, 0, n - 2).unwrap().maximum(&t.narrow(dim, 1, n - 2).unwrap()).unwrap().maximum(&t.narrow(dim, 2, n - 2).unwrap()).unwrap()
+    };
+    let m = max3(&max3(x, 2, h), 3, w);
+    let idx = |n: usize| Tensor::arange_step(0u32, 2 * ((n - 3) / 2 + 1) as u32, 2, &Device::Cpu).unwrap();
+    m.index_select(&idx(h), 2).unwrap().index_select(&idx(w), 3).unwrap()
+}
+
+#[test]
+fn max_pool_matches_the_composed_form() {
+    for (h, w) in [(7, 7), (8, 9), (15, 15), (3, 3), (32, 32)] {
+        let x = var(&[2, 3, h, w], 5);
+        let want = pool_reference(x.as_tensor());
+        let got = kernels::max_pool_3s2(x.as_tensor()).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        assert_eq!(maxdiff(&got, &want), 0.0);
+        // candle's own max-pool agrees too.
+        assert_eq!(maxdiff(&got, &x.as_tensor().max_pool2d_with_stride(3, 2).unwrap()), 0.0);
+        let g = probe(want.dims(), 6);
+        // Distinct values: no ties, so the gradients agree exactly.
+        let distinct = Var::from_tensor(&Tensor::arange(0f32, (6 * h * w) as f32, &Device::Cpu).unwrap().reshape((2, 3, h, w)).unwrap().affine(-0.37, 0.0).unwrap().sin().unwrap()).unwrap();
+        let a = (kernels::max_pool_3s2(distinct.as_tensor()).unwrap() * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        let b = (pool_reference(distinct.as_tensor()) * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(maxdiff(a.get(distinct.as_tensor()).unwrap(), b.get(distinct.as_tensor()).unwrap()) < 1e-6, "{h}x{w}");
+    }
+    // Ties (a constant map): each output's gradient goes to exactly one input, the first.
+    let x = Var::from_tensor(&Tensor::zeros((1, 1, 5, 5), candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
+    let g = kernels::max_pool_3s2(x.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+    let d: Vec<f32> = g.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(d.iter().sum::<f32>(), 4.0);
+    assert_eq!((d[0], d[2], d[10], d[12]), (1.0, 1.0, 1.0, 1.0));
+}
+
+#[test]
+fn batch_norm_matches_the_composed_form() {
+    for (b, c, h, w) in [(4, 3, 5, 5), (2, 6, 8, 7), (8, 2, 1, 1), (3, 4, 16, 16)] {
+        let x = Var::from_tensor(&probe(&[b, c, h, w], 7).affine(3.0, 0.5).unwrap()).unwrap();
+        let gamma = var(&[c], 8);
+        let beta = var(&[c], 9);
+        let eps = 1e-5;
+        let mean = x.as_tensor().mean_keepdim((0, 2, 3)).unwrap();
+        let centered = x.as_tensor().broadcast_sub(&mean).unwrap();
+        let v = centered.sqr().unwrap().mean_keepdim((0, 2, 3)).unwrap();
+        let want = centered
+            .broadcast_div(&(&v + eps).unwrap().sqrt().unwrap())
+            .unwrap()
+            .broadcast_mul(&gamma.as_tensor().reshape((1, c, 1, 1)).unwrap())
+            .unwrap()
+            .broadcast_add(&beta.as_tensor().reshape((1, c, 1, 1)).unwrap())
+            .unwrap();
+        let (got, m, var_b) = kernels::batch_norm_train(x.as_tensor(), gamma.as_tensor(), beta.as_tensor(), eps).unwrap();
+        assert!(maxdiff(&got, &want) < 1e-4, "{:?}", (b, c, h, w));
+        assert!(maxdiff(&m, &mean.flatten_all().unwrap()) < 1e-5);
+        assert!(maxdiff(&var_b, &v.flatten_all().unwrap()) < 1e-4);
+        let g = probe(&[b, c, h, w], 10);
+        let ga = (&got * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (&want * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, t) in [("dx", x.as_tensor()), ("dgamma", gamma.as_tensor()), ("dbeta", beta.as_tensor())] {
+            let (a, e) = (ga.get(t).unwrap(), gb.get(t).unwrap());
+            assert!(maxdiff(a, e) < 1e-4 * scale(e), "{:?}: {name} differs by {}", (b, c, h, w), maxdiff(a, e));
+        }
+    }
+}
