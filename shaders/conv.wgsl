@@ -54,7 +54,7 @@ fn load_a(tid: u32, m0: u32, k0: u32) {
 }
 
 // Per K tile, the im2col row offsets of its 16 k values, computed once by 16 invocations so
-// the gather below needs no integer division: base = ci·H·W + ky·W + kx, (ky - pad, kx - pad).
+// the gather below needs no integer division: base = ci·H·W + ky·W + kx, (ky, kx).
 var<workgroup> kbase: array<i32, 16>;
 var<workgroup> kdy: array<i32, 16>;
 var<workgroup> kdx: array<i32, 16>;
@@ -68,27 +68,54 @@ fn k_table(tid: u32, k0: u32) {
         let ky = rem / p.ksize;
         let kx = rem % p.ksize;
         kbase[tid] = select(-1, i32((ci * p.h + ky) * p.w + kx), k < p.kdim);
-        kdy[tid] = i32(ky) - i32(p.pad);
-        kdx[tid] = i32(kx) - i32(p.pad);
+        kdy[tid] = i32(ky);
+        kdx[tid] = i32(kx);
     }
 }
 
-fn load_b_gather(tid: u32, oy: i32, ox: i32, pos_ok: bool, pbase: i32) {
-    // 16 × 32 = 512 values, 8 per thread. A thread always fills the same column n = tid % 32
-    // (its output position, decomposed once), rows kk = tid / 32 + 2r.
-    let n = tid % TN;
-    for (var r = 0u; r < 8u; r++) {
-        let kk = tid / TN + 2u * r;
-        var v = 0.0;
+// The positions an invocation gathers: 4 consecutive output positions (one vec4 of the B tile),
+// decomposed once before the K loop: top-left input corner (y, x) and its flat offset.
+struct Cols {
+    oy: vec4<i32>,
+    ox: vec4<i32>,
+    base: vec4<i32>,
+    ok: vec4<bool>,
+}
+
+fn gather_cols(n0: u32, j: u32) -> Cols {
+    var c: Cols;
+    for (var e = 0u; e < 4u; e++) {
+        let pos = n0 + j * 4u + e;
+        let oy = i32((pos / p.wout) * p.stride) - i32(p.pad);
+        let ox = i32((pos % p.wout) * p.stride) - i32(p.pad);
+        c.oy[e] = oy;
+        c.ox[e] = ox;
+        c.base[e] = oy * i32(p.w) + ox;
+        c.ok[e] = pos < p.npos;
+    }
+    return c;
+}
+
+fn load_b_gather(tid: u32, cols: Cols) {
+    // 16 × 32 = 512 values as 128 vec4, 2 per invocation: column group j = tid % 8 (fixed),
+    // rows kk = tid / 8 and tid / 8 + 8.
+    let j = tid % 8u;
+    for (var r = 0u; r < 2u; r++) {
+        let kk = tid / 8u + 8u * r;
         let kb = kbase[kk];
-        if (pos_ok && kb >= 0) {
-            let iy = oy + kdy[kk];
-            let ix = ox + kdx[kk];
-            if (iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w)) {
-                v = x[u32(kb + pbase)];
+        var v = vec4<f32>(0.0);
+        if (kb >= 0) {
+            let iy = cols.oy + vec4<i32>(kdy[kk]);
+            let ix = cols.ox + vec4<i32>(kdx[kk]);
+            let inside = cols.ok & (iy >= vec4<i32>(0)) & (ix >= vec4<i32>(0)) & (iy < vec4<i32>(i32(p.h))) & (ix < vec4<i32>(i32(p.w)));
+            let idx = cols.base + vec4<i32>(kb);
+            for (var e = 0u; e < 4u; e++) {
+                if (inside[e]) {
+                    v[e] = x[u32(idx[e])];
+                }
             }
         }
-        Bs[kk * 8u + n / 4u][n % 4u] = v;
+        Bs[kk * 8u + j] = v;
     }
 }
 
@@ -151,18 +178,13 @@ fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
     let tid = ty * 8u + tx;
     let n0 = wid.x * TN;
     let m0 = wid.y * TM;
-    // this invocation's gather column: output position n0 + tid % 32, top-left input corner
-    let pos = n0 + tid % TN;
-    let pos_ok = pos < p.npos;
-    let oy = i32((pos / p.wout) * p.stride);
-    let ox = i32((pos % p.wout) * p.stride);
-    let pbase = (oy - i32(p.pad)) * i32(p.w) + ox - i32(p.pad);
+    let cols = gather_cols(n0, tid % 8u);
     var acc: array<vec4<f32>, 4>;
     for (var k0 = 0u; k0 < p.kpad; k0 += TK) {
         k_table(tid, k0);
         workgroupBarrier();
         load_a(tid, m0, k0);
-        load_b_gather(tid, oy, ox, pos_ok, pbase);
+        load_b_gather(tid, cols);
         workgroupBarrier();
         for (var k = 0u; k < TK; k++) {
             let a = As[k * 8u + ty];
