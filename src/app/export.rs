@@ -84,13 +84,13 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
     let interp = if view.smooth { Interp::Bilinear } else { Interp::Nearest };
     const TILE: u32 = 176;
     const GAP: f64 = 14.0;
-    const LABEL_W: f64 = 150.0;
+    const LABEL_W: f64 = 170.0;
     const HEADER: f64 = 118.0;
-    const ROW_TEXT: f64 = 24.0;
+    const ROW_TEXT: f64 = 40.0;
     let row_h = f64::from(TILE) + ROW_TEXT + GAP;
     let rows = 1 + conv.len() + heads;
     let width = (LABEL_W + passes.len().max(1) as f64 * (f64::from(TILE) + GAP) + 20.0).max(760.0);
-    let height = HEADER + 28.0 + rows as f64 * row_h + 70.0;
+    let height = HEADER + 28.0 + rows as f64 * row_h + 100.0;
     let (canvas, ctx) = canvas(width as u32, height as u32)?;
     ctx.set_fill_style_str("#ffffff");
     ctx.fill_rect(0.0, 0.0, width, height);
@@ -121,7 +121,7 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
     let mut y = HEADER + 28.0;
     // The model's view.
     text("input", 16.0, y + 20.0, "bold 16px system-ui, sans-serif", "#111");
-    text("(what the model sees)", 16.0, y + 40.0, small, "#555");
+    text("the model's view", 16.0, y + 40.0, small, "#555");
     put(&ctx, &base_for(&shown.view_rgb, TILE, TILE), col_x(0), y)?;
     y += row_h;
     let mv = MapView { cmap: view.cmap, norm: view.norm, interp, size: TILE };
@@ -134,7 +134,13 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
                 let base = base_for(&shown.view_rgb, heat.width(), heat.height());
                 put(&ctx, &overlay(&base, &heat, view.opacity), col_x(i), y)?;
                 let r = agreement_range(insp, p, l, view.norm);
-                text(&format!("blue {} … red {}", signed(r.lo), signed(r.hi)), col_x(i), y + f64::from(TILE) + 18.0, small, "#333");
+                colour_bar(&ctx, view.cmap, col_x(i), y + f64::from(TILE) + 6.0, f64::from(TILE))?;
+                text(&signed(r.lo), col_x(i), y + f64::from(TILE) + 30.0, small, "#333");
+                ctx.set_text_align("right");
+                text(&signed(r.hi), col_x(i) + f64::from(TILE), y + f64::from(TILE) + 30.0, small, "#333");
+                ctx.set_text_align("center");
+                text("0", col_x(i) + f64::from(TILE) / 2.0, y + f64::from(TILE) + 30.0, small, "#333");
+                ctx.set_text_align("left");
             }
         }
         y += row_h;
@@ -148,31 +154,57 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
                 let base = base_for(&shown.view_rgb, heat.width(), heat.height());
                 put(&ctx, &overlay(&base, &heat, view.opacity), col_x(i), y)?;
                 let r = attention_range(insp, p, h, view.norm);
-                text(&format!("0 … {}", short(r.hi)), col_x(i), y + f64::from(TILE) + 18.0, small, "#333");
+                colour_bar(&ctx, view.acmap, col_x(i), y + f64::from(TILE) + 6.0, f64::from(TILE))?;
+                text("0", col_x(i), y + f64::from(TILE) + 30.0, small, "#333");
+                ctx.set_text_align("right");
+                text(&short(r.hi), col_x(i) + f64::from(TILE), y + f64::from(TILE) + 30.0, small, "#333");
+                ctx.set_text_align("left");
             }
         }
         y += row_h;
     }
-    text(
-        &format!(
-            "Normalisation: {}. Overlay opacity {:.0}%. Agreement: red = agrees with the global query, blue = disagrees.",
-            view.norm.name(),
-            view.opacity * 100.0
-        ),
-        16.0,
-        y + 14.0,
-        small,
-        "#333",
+    let notes = format!(
+        "Normalisation: {}. Overlay opacity {:.0}%. Agreement g = key · global query: red = agrees with what the \
+         whole network is looking for, blue = disagrees, white = 0. Attention maps show what the mechanism \
+         computed, not why the network decided. Made in the browser; the image never left the device.",
+        view.norm.name(),
+        view.opacity * 100.0
     );
-    text(
-        "Attention maps show what the mechanism computed, not why the network decided. Made in the browser; the image never left the device.",
-        16.0,
-        y + 36.0,
-        small,
-        "#333",
-    );
+    ctx.set_font(small);
+    ctx.set_fill_style_str("#333");
+    let mut line_y = y + 14.0;
+    for line in wrap(&ctx, &notes, width - 32.0) {
+        let _ = ctx.fill_text(&line, 16.0, line_y);
+        line_y += 20.0;
+    }
     let url = canvas.to_data_url().map_err(|e| js_text(&e))?;
     download(&url, &format!("gattanet-{}-{}.png", slug(&insp.model), slug(&shown.image.name())))
+}
+
+/// `text` broken into lines no wider than `max` pixels in the context's current font.
+fn wrap(ctx: &CanvasRenderingContext2d, text: &str, max: f64) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let candidate = if line.is_empty() { word.to_string() } else { format!("{line} {word}") };
+        let w = ctx.measure_text(&candidate).map(|m| m.width()).unwrap_or(0.0);
+        if w > max && !line.is_empty() {
+            lines.push(std::mem::replace(&mut line, word.to_string()));
+        } else {
+            line = candidate;
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// A horizontal colour bar of `cmap`, `w` wide and 8 px high.
+fn colour_bar(ctx: &CanvasRenderingContext2d, cmap: crate::viz::ColorMap, x: f64, y: f64, w: f64) -> Result<(), String> {
+    let n = w.max(1.0) as u32;
+    let img = RgbImage::from_fn(n, 8, |i, _| image::Rgb(cmap.rgb((i as f32 + 0.5) / n as f32)));
+    put(ctx, &img, x, y)
 }
 
 /// Saves the Inspection as `inspection.json` (the CLI's schema: serde of `Inspection`).

@@ -512,9 +512,8 @@ fn legend(cmap: ColorMap, range: Range, signed_scale: bool) -> Html {
     };
     html! {
         <div class={classes!("legend", signed_scale.then_some("signed"))} role="img" aria-label={label}>
-            <span class="lo">{ lo }</span>
             <span class="bar" style={format!("background:{}", gradient_css(cmap))}></span>
-            <span class="hi">{ hi }</span>
+            <span class="ends"><span>{ lo }</span>if signed_scale { <span>{ "0" }</span> }<span>{ hi }</span></span>
         </div>
     }
 }
@@ -627,29 +626,50 @@ fn map_cell(app: &App, ctx: &Ctx, shown: &Shown, kind: MapKind, pass: usize) -> 
     }
 }
 
-/// A grid with one row per pass shown (time runs down) and one column per layer or head
-/// (depth runs right). `heads` are the column headers, `cell(pass, column)` draws a cell.
+/// A grid of maps: one row per pass shown (time runs down) and one column per layer or head
+/// (depth runs right); with more than five layers the grid is transposed (a row per layer) so
+/// that it never needs sideways scrolling. `heads` label the layers, `cell(pass, i)` draws one.
 fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str, max: &str, cell: impl Fn(usize, usize) -> Html) -> Html {
-    let cols = heads.len();
-    let style = format!("grid-template-columns: max-content repeat({cols}, minmax({min}, {max}))");
+    let n = heads.len();
+    let pass_head = |p: usize| {
+        let selected = p == app.view.pass;
+        html! {
+            <button class={classes!("pass-head", selected.then_some("selected"))}
+                aria-pressed={selected.to_string()} aria-label={format!("Select pass {p}")}
+                onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
+                <strong>{ format!("Pass {p}") }</strong>
+                <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
+            </button>
+        }
+    };
+    if n > 5 && passes.len() <= 4 {
+        let style = format!("grid-template-columns: max-content repeat({}, minmax(8rem, 16rem))", passes.len());
+        return html! {
+            <div class="map-grid-scroll">
+                <div class="map-grid" {style}>
+                    <div class="grid-corner"></div>
+                    { for passes.iter().map(|&p| pass_head(p)) }
+                    { for heads.into_iter().enumerate().map(|(i, h)| html! {
+                        <>
+                            <div class="row-head">{ h }</div>
+                            { for passes.iter().map(|&p| cell(p, i)) }
+                        </>
+                    }) }
+                </div>
+            </div>
+        };
+    }
+    let style = format!("grid-template-columns: max-content repeat({n}, minmax({min}, {max}))");
     html! {
         <div class="map-grid-scroll">
             <div class="map-grid" {style}>
                 <div class="grid-corner"></div>
                 { for heads.into_iter().map(|h| html! { <div class="col-head">{ h }</div> }) }
-                { for passes.iter().map(|&p| {
-                    let selected = p == app.view.pass;
-                    html! {
-                        <>
-                            <button class={classes!("row-head", "pass-head", selected.then_some("selected"))}
-                                aria-pressed={selected.to_string()} aria-label={format!("Select pass {p}")}
-                                onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
-                                <strong>{ if p == 0 { "Pass 0".to_string() } else { format!("Pass {p}") } }</strong>
-                                <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
-                            </button>
-                            { for (0..cols).map(|c| cell(p, c)) }
-                        </>
-                    }
+                { for passes.iter().map(|&p| html! {
+                    <>
+                        { pass_head(p) }
+                        { for (0..n).map(|c| cell(p, c)) }
+                    </>
                 }) }
             </div>
         </div>
@@ -679,7 +699,7 @@ fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
             }
         })
         .collect();
-    let (min, max) = if conv.len() > 4 { ("6.5rem", "12rem") } else { ("8rem", "17rem") };
+    let (min, max) = ("8rem", "17rem");
     html! {
         <section class="card" aria-labelledby="agree-h">
             <h2 id="agree-h">{ "Agreement maps: where each layer agrees with the global query" }</h2>
@@ -688,7 +708,9 @@ fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 { " (what to look for). All queries are averaged into one " }<b>{ "global query" }</b>
                 { ". The agreement g = key · global query is " }<span class="pos">{ "red where a position matches" }</span>
                 { " what the whole network is looking for, " }<span class="neg">{ "blue where it does not" }</span>
-                { ", white near 0. The next pass multiplies activations by 1 + α·g. Rows are passes, columns go deeper into the network. Hover a map for its values." }
+                { ", white near 0. The next pass multiplies activations by 1 + α·g. " }
+                { if conv.len() > 5 && passes.len() <= 4 { "Rows go deeper into the network, columns are passes." } else { "Rows are passes, columns go deeper into the network." } }
+                { " Hover a map for its values." }
             </p>
             { pass_grid(app, ctx, &passes, heads, min, max, |p, c| map_cell(app, ctx, shown, MapKind::Agreement(conv[c]), p)) }
         </section>
@@ -747,7 +769,7 @@ fn attention_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let heads: Vec<Html> = (0..agg.heads)
         .map(|h| html! { <><strong>{ format!("head {}", h + 1) }</strong><span>{ format!("{}×{} patches", agg.grid[0], agg.grid[1]) }</span></> })
         .collect();
-    let (min, max) = if agg.heads > 4 { ("6.5rem", "12rem") } else { ("8rem", "17rem") };
+    let (min, max) = ("8rem", "17rem");
     html! {
         <section class="card" aria-labelledby="att-h">
             <h2 id="att-h">{ "Class attention: what the class token gathers from" }</h2>
