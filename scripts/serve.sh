@@ -20,6 +20,7 @@ ADDRESS="${ADDRESS:-127.0.0.1}"
 
 # trunk --offline also makes cargo offline, so fetch the crates first (no-op when cached).
 cargo fetch --locked
+mkdir -p www/models   # index.html copies it into dist/; git does not keep an empty folder
 
 echo "[serve] building the page, then serving GAttANet Explorer at http://$ADDRESS:$PORT/ (Ctrl-C stops)"
 # `--offline` must follow the subcommand: `trunk --offline serve` parses --offline's optional

@@ -31,7 +31,7 @@ log() { echo "[setup] $*"; }
 die() { echo "[setup] ERROR: $*" >&2; exit 1; }
 
 # Report the failing command instead of dying silently under `set -e`.
-trap 'rc=$?; echo "[setup] ERROR: command failed (exit $rc) at line $LINENO: $BASH_COMMAND" >&2' ERR
+trap 'rc=$?; if [ -z "${_SETUP_FAILED:-}" ]; then _SETUP_FAILED=1; echo "[setup] ERROR: command failed (exit $rc) at line $LINENO: $BASH_COMMAND" >&2; fi' ERR
 
 # rustup's env file may not be sourced in non-login shells (CI).
 if ! command -v cargo >/dev/null 2>&1 && [ -f "${CARGO_HOME:-$HOME/.cargo}/env" ]; then
@@ -59,7 +59,7 @@ apt_install() {
     $SUDO apt-get update -qq || die "apt-get update failed"
     APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" || die "apt-get install $* failed"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" || die "apt-get install $* failed"
 }
 dpkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -104,6 +104,7 @@ step_trunk() {
 }
 
 step_wasm_bindgen() {
+  [ -f "$ROOT/Cargo.lock" ] || die "$ROOT/Cargo.lock not found (run cargo generate-lockfile)"
   local v; v="$(lock_version wasm-bindgen)"
   [ -n "$v" ] || die "no wasm-bindgen entry in $ROOT/Cargo.lock"
   if command -v wasm-bindgen >/dev/null 2>&1 && [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$v" ] \

@@ -7,9 +7,13 @@
 # Stages (each installs only what it needs, through scripts/setup.sh):
 #   native  cargo test --locked --all-targets: unit, integration and CLI tests, and every
 #           binary and example compiled natively.
-#   wasm    cargo check --lib for wasm32-unknown-unknown: the library must build for the page.
+#   wasm    cargo build --release --lib for wasm32-unknown-unknown: the library must build
+#           for the page (shares its artifacts with the page stage).
+#   e2e     the page in headless Chromium (tests/e2e/run.sh --no-build on the page stage's
+#           dist/): load, worked example, uploads, passes, bad inputs, screenshots.
 #   page    trunk build --release --offline of the real page (index.html -> dist/), then
-#           checks dist/ has the html, js and wasm; prints the wasm+js transfer size (gzip).
+#           checks dist/ has the html and the app's (and worker's) js and wasm; prints their
+#           transfer size (gzip).
 #
 # Budget: CI allows 90 min from a clean clone with nothing installed. Measured on 2 cores:
 # see the "Set up" section of README.md. To add a stage (browser tests, GPU tests): write a
@@ -19,7 +23,7 @@ set -Eeuo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_STAGES=(native wasm page)
+ALL_STAGES=(native wasm page e2e)
 
 log() { echo "[test] $*"; }
 
@@ -66,6 +70,8 @@ fi
 # ---- stages ---------------------------------------------------------------------------
 
 stage_native() {
+  # tests/gpu.rs runs the WebGPU engine natively on Mesa's software Vulkan (lavapipe).
+  scripts/setup.sh vulkan
   # Debug-profile tests, not --release: Cargo.toml builds every dependency at opt-level 3
   # in dev/test (candle's kernels run at release speed) and our crate at opt-level 1, so
   # numeric tests are fast while debug assertions and overflow checks stay on in our code.
@@ -76,27 +82,42 @@ stage_native() {
 
 stage_wasm() {
   scripts/setup.sh wasm
-  cargo check --locked --lib --target wasm32-unknown-unknown
+  # A release build, not `cargo check`: it is exactly what trunk's cargo step compiles
+  # (same profile, target and .cargo/config.toml rustflags), so the page stage reuses every
+  # artifact instead of compiling the dependency tree a second time. Measured on 2 cores,
+  # `cargo check` for wasm32 took longer than a whole `trunk build --release` from clean
+  # (the dev profile builds dependencies at opt-level 3 with debuginfo).
+  cargo build --locked --release --lib --target wasm32-unknown-unknown
 }
 
 stage_page() {
   scripts/setup.sh wasm trunk wasm-bindgen wasm-opt
   cargo fetch --locked   # trunk --offline also passes --offline to cargo
+  mkdir -p www/models    # index.html copies it into dist/; git does not keep an empty folder
   rm -rf dist
   trunk build --release --offline
-  local html wasm js
-  html=dist/index.html
-  wasm=$(find dist -maxdepth 1 -name 'app-*_bg.wasm' | head -n1)
-  js=$(find dist -maxdepth 1 -name 'app-*.js' | head -n1)
-  [ -f "$html" ] || { log "dist/index.html missing"; return 1; }
-  [ -n "$wasm" ] && [ -n "$js" ] || { log "dist/ lacks the app wasm or js: $(ls dist)"; return 1; }
-  grep -q "$(basename "$wasm")" "$html" || grep -q "$(basename "$wasm")" "$js" \
-    || { log "neither dist/index.html nor the js glue references $(basename "$wasm")"; return 1; }
-  local raw gz
-  raw=$(cat "$wasm" "$js" | wc -c)
-  gz=$(( $(gzip -9c "$wasm" | wc -c) + $(gzip -9c "$js" | wc -c) ))
-  STAGE_NOTE="dist: wasm+js $((raw / 1024)) KiB, $((gz / 1024)) KiB gzip"
-  log "$STAGE_NOTE"
+  # Trunk.toml sets filehash = false: fixed names app.js, app_bg.wasm (+ worker.*).
+  local f expect=(index.html app.js app_bg.wasm)
+  if grep -q 'data-bin="worker"' index.html; then expect+=(worker.js worker_bg.wasm worker_loader.js); fi
+  for f in "${expect[@]}"; do
+    [ -s "dist/$f" ] || { log "dist/$f missing after trunk build (dist: $(ls dist | tr '\n' ' '))"; return 1; }
+  done
+  grep -q 'app_bg.wasm' dist/index.html || { log "dist/index.html does not load app_bg.wasm"; return 1; }
+  # Transfer size of the code the browser downloads (what a gzip-serving host sends).
+  local note="" bin raw gz
+  for bin in app worker; do
+    [ -f "dist/${bin}_bg.wasm" ] || continue
+    raw=$(cat "dist/${bin}_bg.wasm" "dist/${bin}.js" | wc -c)
+    gz=$(( $(gzip -9c "dist/${bin}_bg.wasm" | wc -c) + $(gzip -9c "dist/${bin}.js" | wc -c) ))
+    note+="${note:+; }$bin wasm+js $((raw / 1024)) KiB ($((gz / 1024)) KiB gzip)"
+  done
+  STAGE_NOTE="$note"
+  log "dist: $note"
+}
+
+stage_e2e() {
+  [ -f dist/index.html ] || stage_page
+  tests/e2e/run.sh --no-build
 }
 
 # ---- main -----------------------------------------------------------------------------
