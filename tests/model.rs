@@ -184,6 +184,7 @@ fn config_errors_name_the_field() {
     assert!(cfg.validate().unwrap_err().to_string().contains("head.heads"));
     let mut cfg = common::small_configs().remove(0);
     cfg.input.size = [1024, 1024];
+    cfg.head = gattanet::model::HeadConfig::Mlp { hidden: 1000 }; // 8×255×255 features × 1000 units
     assert!(cfg.validate().unwrap_err().to_string().contains("head.hidden"));
     let mut cfg = common::small_configs().remove(0);
     cfg.input.std = vec![1.0, 0.0, 1.0];
