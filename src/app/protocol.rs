@@ -54,6 +54,8 @@ pub enum Reply {
     Failed { seq: u32, stage: Stage, message: String },
     /// The worker's Rust code panicked; the page restarts it.
     Panicked { message: String },
+    /// Sent by www/worker_loader.js when the worker's wasm cannot be loaded.
+    StartFailed { message: String },
 }
 
 /// A message as a JS object plus the list of buffers to transfer with it.

@@ -398,6 +398,16 @@ await check('a panic in the worker is reported and the engine restarts', async (
   await p.close();
 });
 
+await check('an engine that cannot load is reported, not a silent hang', async () => {
+  const p = await newPage();
+  await p.route('**/worker_bg.wasm', (r) => r.fulfill({ status: 404, body: 'gone' }));
+  await p.goto(BASE);
+  await p.waitForFunction(() => /keeps failing/.test(document.querySelector('[data-testid="error"]')?.textContent ?? ''), null, { timeout: 30_000 });
+  assert(await p.locator(T('image-input')).count() === 1, 'the page is gone');
+  console.log(`        error shown: ${await p.locator(T('error')).textContent()}`);
+  await p.close();
+});
+
 await check('a panic in the page shows a visible error', async () => {
   const p = await newPage();
   await p.goto(BASE + '?debug=panic-page');
@@ -408,7 +418,7 @@ await check('a panic in the page shows a visible error', async () => {
 });
 
 await check('no uncaught errors in the console', async () => {
-  const unexpected = pageErrors.filter((e) => !/404|Failed to load resource|deliberate panic|unreachable|RuntimeError/.test(e));
+  const unexpected = pageErrors.filter((e) => !/404|Failed to load resource|deliberate panic|unreachable|RuntimeError|WebAssembly/.test(e));
   assert(unexpected.length === 0, `console errors:\n${unexpected.join('\n')}`);
 });
 

@@ -118,6 +118,7 @@ struct Job {
 
 pub enum Msg {
     Heard(Heard),
+    WorkerTimeout(u32),
     Manifest(Result<Vec<ModelEntry>, String>),
     SelectModel(String),
     ModelProgress { seq: u32, loaded: f64, total: Option<f64> },
@@ -155,6 +156,8 @@ pub struct App {
     backend: Choice,
     bridge: Option<Bridge>,
     worker_ready: bool,
+    worker_generation: u32,
+    restarts: u32,
     /// Requests waiting for the worker to start (or restart).
     outbox: Vec<(Request, Option<Rc<Vec<u8>>>)>,
     next_seq: u32,
@@ -200,8 +203,19 @@ impl App {
     fn spawn_worker(&mut self, ctx: &Context<Self>) {
         let cb = ctx.link().callback(Msg::Heard);
         self.worker_ready = false;
+        self.worker_generation += 1;
         match Bridge::spawn(move |h| cb.emit(h)) {
-            Ok(b) => self.bridge = Some(b),
+            Ok(b) => {
+                self.bridge = Some(b);
+                // A worker whose wasm fails to load may die without an error event: give up
+                // waiting after a while instead of showing "loading…" forever.
+                let generation = self.worker_generation;
+                let link = ctx.link().clone();
+                let timeout = Closure::once_into_js(move || link.send_message(Msg::WorkerTimeout(generation)));
+                if let Some(w) = web_sys::window() {
+                    let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(timeout.unchecked_ref(), WORKER_START_MS);
+                }
+            }
             Err(e) => {
                 self.bridge = None;
                 self.error = Some(format!("The model cannot run: {e}"));
@@ -374,6 +388,7 @@ impl App {
                         });
                         self.error = None;
                         self.hover = None;
+                        self.restarts = 0;
                     }
                     None => self.error = Some("The worker sent a malformed result.".into()),
                 }
@@ -399,12 +414,26 @@ impl App {
             Reply::Panicked { message } => {
                 self.restart_worker(ctx, &format!("the model crashed ({message})"));
             }
+            Reply::StartFailed { message } => self.restart_worker(ctx, &message),
         }
         true
     }
 
     /// A dead worker is replaced, and given back the model it held.
     fn restart_worker(&mut self, ctx: &Context<Self>, why: &str) {
+        self.restarts += 1;
+        if self.restarts > MAX_RESTARTS {
+            self.bridge = None;
+            self.worker_ready = false;
+            self.inflight = None;
+            self.queued = None;
+            self.outbox.clear();
+            self.model_seq = None;
+            self.model_load = ModelLoad::Idle;
+            let keep = if self.shown.is_some() { format!(" {KEEP_EXISTING}") } else { String::new() };
+            self.error = Some(format!("The model engine keeps failing ({why}), so it was stopped.{keep} Reload the page to try again."));
+            return;
+        }
         let failed = self.inflight.take().map(|j| j.image.name());
         self.error = Some(match failed {
             Some(name) => format!("Computing “{name}” failed: {why}. The engine was restarted. {KEEP_EXISTING}"),
@@ -509,6 +538,10 @@ impl App {
 }
 
 const DEFAULT_OPACITY: f32 = 0.6;
+/// How long a new worker may take to say it is ready (its wasm is ~0.8 MB gzip).
+const WORKER_START_MS: i32 = 45_000;
+/// Worker crashes in a row (without a result in between) before the page stops restarting it.
+const MAX_RESTARTS: u32 = 3;
 
 fn keep_model(model: &Option<LoadedModel>) -> String {
     match model {
@@ -582,6 +615,8 @@ impl Component for App {
             backend,
             bridge: None,
             worker_ready: false,
+            worker_generation: 0,
+            restarts: 0,
             outbox: Vec::new(),
             next_seq: 0,
             next_image_id: 0,
@@ -627,6 +662,12 @@ impl Component for App {
         match msg {
             Msg::Heard(Heard::Reply(reply, bytes)) => return self.on_reply(ctx, reply, bytes),
             Msg::Heard(Heard::Crashed(why)) => self.restart_worker(ctx, &why),
+            Msg::WorkerTimeout(generation) => {
+                if generation != self.worker_generation || self.worker_ready || self.bridge.is_none() {
+                    return false;
+                }
+                self.restart_worker(ctx, "it did not start in time (is worker_bg.wasm reachable?)");
+            }
             Msg::Manifest(Ok(entries)) => {
                 let wanted = self.url_state.model.take();
                 let pick = wanted
