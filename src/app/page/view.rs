@@ -676,6 +676,16 @@ fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str
     }
 }
 
+fn caveat_line() -> Html {
+    html! {
+        <p class="caveat-line">
+            <b>{ "Not an explanation: " }</b>
+            { "these maps show what the attention mechanism computed, not why the network decided. " }
+            <a href="#learn">{ "More in Learn" }</a>
+        </p>
+    }
+}
+
 fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let insp = &shown.inspection;
     let passes = shown_passes(app, insp.passes.len());
@@ -713,6 +723,7 @@ fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 { " Hover a map for its values." }
             </p>
             { pass_grid(app, ctx, &passes, heads, min, max, |p, c| map_cell(app, ctx, shown, MapKind::Agreement(conv[c]), p)) }
+            { caveat_line() }
         </section>
     }
 }
@@ -778,6 +789,7 @@ fn attention_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 { " attends over all patches of the last feature map, and what it gathers decides the class. Each head spreads 100% of its attention over the patches and itself; bright patches contribute most to that head." }
             </p>
             { pass_grid(app, ctx, &passes, heads, min, max, |p, h| map_cell(app, ctx, shown, MapKind::Attention(h), p)) }
+            { caveat_line() }
         </section>
     }
 }
