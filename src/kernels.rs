@@ -12,7 +12,7 @@
 //! composed candle forms (values and gradients).
 use std::sync::{Arc, Mutex};
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
 /// Borrow a tensor's data as a contiguous f32 slice.
 fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
@@ -49,6 +49,7 @@ fn uninit(n: usize) -> Vec<f32> {
 /// blocks in parallel, on candle's CPU worker pool (inline where it has no workers, as on wasm).
 fn par_blocks(out: &mut [f32], unit: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     let blocks = out.len() / unit.max(1);
+    debug_assert_eq!(blocks * unit, out.len(), "whole blocks only");
     if blocks <= 1 || out.len() < 16 * 1024 {
         f(0, out);
         return;
@@ -114,106 +115,129 @@ impl ConvGeom {
 }
 
 /// (B, C, H, W) → columns (C·kh·kw, B·Ho·Wo); row (c, ky, kx), column (b, oy, ox).
-struct Im2Col(ConvGeom);
+fn im2col(x: &[f32], g: ConvGeom) -> Vec<f32> {
+    let (ho, wo) = g.out();
+    let n = g.cols();
+    let mut col = uninit(g.rows() * n);
+    par_blocks(&mut col, n, |k0, rows| {
+        for (r, row) in rows.chunks_mut(n).enumerate() {
+            let k = k0 + r;
+            let (c, ky, kx) = (k / (g.kh * g.kw), (k / g.kw) % g.kh, k % g.kw);
+            let (x0, x1) = g.valid_x(kx, wo);
+            for b in 0..g.b {
+                let plane = &x[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
+                for oy in 0..ho {
+                    let iy = (oy * g.stride + ky) as isize - g.padding as isize;
+                    let dst = &mut row[(b * ho + oy) * wo..(b * ho + oy + 1) * wo];
+                    if iy < 0 || iy >= g.h as isize {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    dst[..x0].fill(0.0);
+                    dst[x1..].fill(0.0);
+                    if g.stride == 1 {
+                        let ix0 = x0 + kx - g.padding;
+                        dst[x0..x1].copy_from_slice(&src[ix0..ix0 + (x1 - x0)]);
+                    } else {
+                        for ox in x0..x1 {
+                            dst[ox] = src[ox * g.stride + kx - g.padding];
+                        }
+                    }
+                }
+            }
+        }
+    });
+    col
+}
 
-impl Im2Col {
-    fn run(&self, x: &[f32]) -> Vec<f32> {
-        let g = self.0;
-        let (ho, wo) = g.out();
-        let n = g.cols();
-        let mut col = uninit(g.rows() * n);
-        par_blocks(&mut col, n, |k0, rows| {
-            for (r, row) in rows.chunks_mut(n).enumerate() {
-                let k = k0 + r;
+/// The adjoint of [`im2col`]: columns back to (B, C, H, W), summing overlaps.
+fn col2im(col: &[f32], g: ConvGeom) -> Vec<f32> {
+    let (ho, wo) = g.out();
+    let n = g.cols();
+    let mut x = vec![0f32; g.b * g.c * g.h * g.w];
+    par_blocks(&mut x, g.c * g.h * g.w, |b0, images| {
+        for (bi, img) in images.chunks_mut(g.c * g.h * g.w).enumerate() {
+            let b = b0 + bi;
+            for k in 0..g.rows() {
                 let (c, ky, kx) = (k / (g.kh * g.kw), (k / g.kw) % g.kh, k % g.kw);
                 let (x0, x1) = g.valid_x(kx, wo);
-                for b in 0..g.b {
-                    let plane = &x[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
-                    for oy in 0..ho {
-                        let iy = (oy * g.stride + ky) as isize - g.padding as isize;
-                        let dst = &mut row[(b * ho + oy) * wo..(b * ho + oy + 1) * wo];
-                        if iy < 0 || iy >= g.h as isize {
-                            dst.fill(0.0);
-                            continue;
+                let row = &col[k * n..(k + 1) * n];
+                let plane = &mut img[c * g.h * g.w..(c + 1) * g.h * g.w];
+                for oy in 0..ho {
+                    let iy = (oy * g.stride + ky) as isize - g.padding as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let src = &row[(b * ho + oy) * wo..(b * ho + oy + 1) * wo];
+                    let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    if g.stride == 1 {
+                        let ix0 = x0 + kx - g.padding;
+                        for (d, s) in dst[ix0..ix0 + (x1 - x0)].iter_mut().zip(&src[x0..x1]) {
+                            *d += s;
                         }
-                        let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                        dst[..x0].fill(0.0);
-                        dst[x1..].fill(0.0);
-                        if g.stride == 1 {
-                            let ix0 = x0 + kx - g.padding;
-                            dst[x0..x1].copy_from_slice(&src[ix0..ix0 + (x1 - x0)]);
-                        } else {
-                            for ox in x0..x1 {
-                                dst[ox] = src[ox * g.stride + kx - g.padding];
-                            }
+                    } else {
+                        for ox in x0..x1 {
+                            dst[ox * g.stride + kx - g.padding] += src[ox];
                         }
                     }
                 }
             }
-        });
-        col
-    }
+        }
+    });
+    x
 }
 
-impl CustomOp1 for Im2Col {
-    fn name(&self) -> &'static str {
-        "im2col"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let col = self.run(slice(s, l)?);
-        Ok((CpuStorage::F32(col), Shape::from((self.0.rows(), self.0.cols()))))
-    }
-
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2Im(self.0))?))
-    }
-}
-
-/// The adjoint of [`Im2Col`]: columns back to (B, C, H, W), summing overlaps.
-struct Col2Im(ConvGeom);
-
-impl CustomOp1 for Col2Im {
-    fn name(&self) -> &'static str {
-        "col2im"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = self.0;
-        let col = slice(s, l)?;
-        let (ho, wo) = g.out();
-        let n = g.cols();
-        let mut x = vec![0f32; g.b * g.c * g.h * g.w];
-        par_blocks(&mut x, g.c * g.h * g.w, |b0, images| {
-            for (bi, img) in images.chunks_mut(g.c * g.h * g.w).enumerate() {
-                let b = b0 + bi;
-                for k in 0..g.rows() {
-                    let (c, ky, kx) = (k / (g.kh * g.kw), (k / g.kw) % g.kh, k % g.kw);
-                    let (x0, x1) = g.valid_x(kx, wo);
-                    let row = &col[k * n..(k + 1) * n];
-                    let plane = &mut img[c * g.h * g.w..(c + 1) * g.h * g.w];
-                    for oy in 0..ho {
-                        let iy = (oy * g.stride + ky) as isize - g.padding as isize;
-                        if iy < 0 || iy >= g.h as isize {
-                            continue;
-                        }
-                        let src = &row[(b * ho + oy) * wo..(b * ho + oy + 1) * wo];
-                        let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                        if g.stride == 1 {
-                            let ix0 = x0 + kx - g.padding;
-                            for (d, s) in dst[ix0..ix0 + (x1 - x0)].iter_mut().zip(&src[x0..x1]) {
-                                *d += s;
-                            }
-                        } else {
-                            for ox in x0..x1 {
-                                dst[ox * g.stride + kx - g.padding] += src[ox];
-                            }
-                        }
-                    }
-                }
+/// Swap the two outer axes of an (A, B, M) array: out[b][a] = src[a][b], rows of M.
+fn swap_outer(src: &[f32], a: usize, b: usize, m: usize) -> Vec<f32> {
+    let mut out = uninit(src.len());
+    par_blocks(&mut out, a * m, |b0, blocks| {
+        for (bi, block) in blocks.chunks_mut(a * m).enumerate() {
+            let j = b0 + bi;
+            for (i, row) in block.chunks_mut(m).enumerate() {
+                row.copy_from_slice(&src[(i * b + j) * m..(i * b + j + 1) * m]);
             }
-        });
-        Ok((CpuStorage::F32(x), Shape::from((g.b, g.c, g.h, g.w))))
+        }
+    });
+    out
+}
+
+/// Convolution as one custom op, so that neither the column matrix nor the reshapes around the
+/// matrix product become graph nodes (candle zero-fills and adds a gradient buffer per node).
+struct Conv2dOp {
+    g: ConvGeom,
+    out_channels: usize,
+    /// The column matrix of the forward, kept for the weight gradient.
+    col: Mutex<Option<Tensor>>,
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "conv2d_gemm"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = self.g;
+        let (o, (ho, wo)) = (self.out_channels, g.out());
+        let dev = candle_core::Device::Cpu;
+        let col = Tensor::from_vec(im2col(slice(s1, l1)?, g), (g.rows(), g.cols()), &dev)?;
+        let w = Tensor::from_slice(slice(s2, l2)?, (o, g.rows()), &dev)?;
+        let y = with_f32(&w.matmul(&col)?, |y| Ok(swap_outer(y, o, g.b, ho * wo)))?; // (O, B, HW) → (B, O, HW)
+        *self.col.lock().expect("col lock") = Some(col);
+        Ok((CpuStorage::F32(y), Shape::from((g.b, o, ho, wo))))
+    }
+
+    fn bwd(&self, _x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = self.g;
+        let (o, (ho, wo)) = (self.out_channels, g.out());
+        let col = self.col.lock().expect("col lock").clone();
+        let Some(col) = col else { bail!("conv2d backward without its forward") };
+        let dev = grad.device();
+        let gm = Tensor::from_vec(with_f32(grad, |d| Ok(swap_outer(d, g.b, o, ho * wo)))?, (o, g.cols()), dev)?;
+        let dw = gm.matmul(&col.t()?)?.reshape(w.shape())?;
+        let dcol = w.detach().reshape((o, g.rows()))?.t()?.matmul(&gm)?;
+        let dx = with_f32(&dcol, |c| Ok(col2im(c, g)))?;
+        Ok((Some(Tensor::from_vec(dx, (g.b, g.c, g.h, g.w), dev)?), Some(dw)))
     }
 }
 
@@ -227,10 +251,7 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, padding: usize, stride: usize) -> Res
         bail!("conv2d: input {:?} does not fit weight {:?} (padding {padding}, stride {stride})", x.dims(), weight.dims());
     }
     let g = ConvGeom { b, c, h, w, kh, kw, stride, padding };
-    let (ho, wo) = g.out();
-    let col = x.contiguous()?.apply_op1(Im2Col(g))?;
-    let y = weight.reshape((o, c * kh * kw))?.matmul(&col)?; // (O, B·Ho·Wo)
-    y.reshape((o, b, ho * wo))?.transpose(0, 1)?.contiguous()?.reshape((b, o, ho, wo))
+    x.contiguous()?.apply_op2(&weight.contiguous()?, Conv2dOp { g, out_channels: o, col: Mutex::new(None) })
 }
 
 // ---------------------------------------------------------------------------------------------

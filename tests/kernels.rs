@@ -123,3 +123,4 @@ fn batch_norm_matches_the_composed_form() {
         }
     }
 }
+

@@ -57,12 +57,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let model = io::load_dir(&args.model, &candle_core::Device::Cpu).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     let cfg = &model.config;
     let opts = LoadOptions { input: cfg.input.clone(), classes: Some(cfg.classes.clone()), limit: args.limit, threads: 0 };
+    let t = std::time::Instant::now();
     let test = data::load(&args.data, Split::Test, &opts)?;
     super::train::report_skipped(&test);
     let passes = args.passes.unwrap_or_else(|| model_passes(cfg));
-    println!("{} on {} ({}), {} pass(es)", cfg.name, args.data.display(), test.summary(), passes);
+    println!("{} on {} ({}, read in {:.1} s), {} pass(es)", cfg.name, args.data.display(), test.summary(), t.elapsed().as_secs_f64(), passes);
+    let t = std::time::Instant::now();
     let clean = evaluate(&model, &test, passes, None, None)?;
-    println!("accuracy {:.2}%", 100.0 * clean.accuracy);
+    println!("accuracy {:.2}% ({:.0} images/s)", 100.0 * clean.accuracy, clean.images as f64 / t.elapsed().as_secs_f64());
     if clean.per_pass.len() > 1 {
         let per_pass: Vec<String> = clean.per_pass.iter().enumerate().map(|(p, a)| format!("pass {}: {:.2}%", p + 1, 100.0 * a)).collect();
         println!("  {}", per_pass.join(", "));
