@@ -15,7 +15,7 @@ var<workgroup> red: array<f32, 64>;
 fn softmax_rows(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let xb = p.x_off + wid.x * p.len;
     let yb = p.y_off + wid.x * p.len;
-    var m = -3.4028235e38;
+    var m = -3.402823e38; // (-FLT_MAX rounded down: Tint rejects literals that round past it)
     for (var i = tid; i < p.len; i += 64u) {
         m = max(m, x[xb + i]);
     }
