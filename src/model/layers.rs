@@ -259,11 +259,12 @@ impl SqueezeExcite {
 /// kernel differs from the stride, so training uses an equal differentiable form: the max of the
 /// shifted views, then every other row and column.
 pub fn max_pool_3s2(x: &Tensor, train: bool) -> Result<Tensor> {
+    // Same values; a direct backward, and faster than candle's pooling kernel (not on the page).
+    if x.device().is_cpu() && cfg!(not(target_arch = "wasm32")) {
+        return crate::kernels::max_pool_3s2(x);
+    }
     if !train {
         return x.max_pool2d_with_stride(3, 2);
-    }
-    if x.device().is_cpu() {
-        return crate::kernels::max_pool_3s2(x); // same values, a direct backward
     }
     let (_, _, h, w) = x.dims4()?;
     let max3 = |t: &Tensor, dim: usize, n: usize| -> Result<Tensor> {
