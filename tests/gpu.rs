@@ -98,7 +98,7 @@ fn weights(cfg: &ModelConfig, seed: u64) -> Vec<u8> {
         let data: Vec<f32> = (0..n).map(|_| gen(&mut rng)).collect();
         *t = Tensor::from_vec(data, dims, &Device::Cpu).unwrap();
     }
-    io::to_safetensors(&tensors, DType::F32).unwrap()
+    io::to_safetensors(&tensors, io::Storage::F32).unwrap()
 }
 
 fn input(cfg: &ModelConfig, seed: u64) -> Vec<f32> {

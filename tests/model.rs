@@ -51,9 +51,9 @@ fn alpha_zero_is_the_plain_backbone_for_every_backbone() {
         plain_cfg.attention = None;
         let plain_ts: HashMap<_, _> =
             ts.iter().filter(|(k, _)| !k.starts_with("gatta.") && !k.contains("stats1") && !k.contains("stats2")).map(|(k, v)| (k.clone(), v.clone())).collect();
-        let bytes = io::to_safetensors(&plain_ts, DType::F32).unwrap();
+        let bytes = io::to_safetensors(&plain_ts, io::Storage::F32).unwrap();
         let plain = io::from_bytes(&plain_cfg, &bytes, &Device::Cpu).unwrap();
-        let bytes = io::to_safetensors(&ts, DType::F32).unwrap();
+        let bytes = io::to_safetensors(&ts, io::Storage::F32).unwrap();
         let model = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap();
 
         let x = input(&cfg, 2);
@@ -129,15 +129,15 @@ fn per_pass_batchnorm_statistics_are_updated_per_pass() {
 }
 
 #[test]
-fn save_load_round_trip_f32_and_f16() {
+fn save_load_round_trip_f32_f16_int8() {
     let dir = tempfile::tempdir().unwrap();
     for cfg in common::small_configs() {
         let ts = random_tensors(&cfg);
-        let bytes = io::to_safetensors(&ts, DType::F32).unwrap();
+        let bytes = io::to_safetensors(&ts, io::Storage::F32).unwrap();
         let model = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap();
         let x = input(&cfg, 1);
         let reference = model.run(&x, &RunOptions { alphas: Some(vec![0.3; model.attended_sites().len()]), ..eval(2) }).unwrap();
-        for (dtype, tol) in [(DType::F32, 0.0), (DType::F16, 2e-2)] {
+        for (dtype, tol) in [(io::Storage::F32, 0.0), (io::Storage::F16, 2e-2), (io::Storage::Int8, 5e-2)] {
             let path = dir.path().join(format!("{}-{dtype:?}", cfg.name));
             io::save_dir(&path, &cfg, &ts, dtype).unwrap();
             let loaded = io::load_dir(&path, &Device::Cpu).unwrap();
@@ -149,6 +149,43 @@ fn save_load_round_trip_f32_and_f16() {
             }
         }
     }
+}
+
+/// Int8 storage: the large matrices become int8 with one scale per row (max |w| / 127), so each
+/// decoded weight is within half a step of the original; small tensors stay f16.
+#[test]
+fn int8_storage_quantises_rows_within_half_a_step() {
+    let mut cfg = common::small_configs().remove(0);
+    cfg.head = gattanet::model::HeadConfig::Mlp { hidden: 64 };
+    let ts = random_tensors(&cfg);
+    let bytes = io::to_safetensors(&ts, io::Storage::Int8).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let big: Vec<_> = ts.iter().filter(|(_, t)| t.rank() >= 2 && t.elem_count() >= io::INT8_MIN_ELEMS).collect();
+    assert!(!big.is_empty(), "the test config needs a tensor large enough for int8");
+    let decoded = io::read_tensors(&cfg, &bytes).unwrap();
+    for (name, t) in &ts {
+        let original = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let (shape, values) = &decoded[name];
+        assert_eq!(shape.as_slice(), t.dims());
+        let quantised = big.iter().any(|(n, _)| n == &name);
+        let stored = st.tensor(name).unwrap().dtype();
+        assert_eq!(stored, if quantised { safetensors::Dtype::I8 } else { safetensors::Dtype::F16 }, "{name}");
+        let row = original.len() / t.dims()[0];
+        for (r, (o, v)) in original.chunks(row).zip(values.chunks(row)).enumerate() {
+            let max = o.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let step = if quantised { max / 127.0 } else { max / 1024.0 };
+            for (a, b) in o.iter().zip(v) {
+                assert!((a - b).abs() <= step / 2.0 + 1e-7, "{name} row {r}: {a} stored as {b} (step {step})");
+            }
+        }
+    }
+    // A quantised file without its scales names the tensor and what is missing.
+    let (name, _) = big[0];
+    let without: Vec<(String, safetensors::tensor::TensorView)> =
+        st.tensors().into_iter().filter(|(k, _)| *k != format!("{name}.qscale")).collect();
+    let broken = safetensors::serialize(without, None).unwrap();
+    let err = io::from_bytes(&cfg, &broken, &Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains(name.as_str()) && err.contains("qscale"), "{err}");
 }
 
 fn config_error(json: &str) -> String {
@@ -195,7 +232,7 @@ fn config_errors_name_the_field() {
 fn weight_errors_name_the_tensor_and_shapes() {
     let cfg = common::small_configs().remove(0);
     let ts = random_tensors(&cfg);
-    let load = |ts: &HashMap<String, Tensor>| io::from_bytes(&cfg, &io::to_safetensors(ts, DType::F32).unwrap(), &Device::Cpu);
+    let load = |ts: &HashMap<String, Tensor>| io::from_bytes(&cfg, &io::to_safetensors(ts, io::Storage::F32).unwrap(), &Device::Cpu);
 
     let mut missing = ts.clone();
     missing.remove("gatta.conv2.key");

@@ -125,7 +125,7 @@ mod gpu {
     use std::collections::BTreeMap;
     use std::time::Instant;
 
-    use candle_core::{DType, Device};
+    use candle_core::Device;
 
     use super::median;
     use crate::gpu::{DeviceOptions, Engine, TimingSource};
@@ -138,7 +138,7 @@ mod gpu {
         let mut first = true;
         for (name, cfg) in configs {
             let (_, varmap) = io::init(cfg, &Device::Cpu)?;
-            let bytes = io::to_safetensors(&io::varmap_tensors(&varmap), DType::F32)?;
+            let bytes = io::to_safetensors(&io::varmap_tensors(&varmap), io::Storage::F32)?;
             let model = io::from_bytes(cfg, &bytes, &Device::Cpu)?;
             let t0 = Instant::now();
             let engine = pollster::block_on(Engine::new(cfg, &bytes, &opts))?;

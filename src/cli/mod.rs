@@ -30,6 +30,18 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Store a model directory's weights anew (f32, f16 or int8), e.g. a trained model for shipping.
+    Convert {
+        /// Model directory to read.
+        #[arg(long)]
+        model: PathBuf,
+        /// Output model directory (config.json + model.safetensors).
+        #[arg(long)]
+        out: PathBuf,
+        /// Storage: f16 halves the download; int8 (per-row scales) quarters the large matrices.
+        #[arg(long, value_parser = ["f16", "f32", "int8"])]
+        dtype: String,
+    },
     /// Time the forward passes of each backbone on the CPU.
     Bench(bench::Args),
     /// Train a model on a data set (image folders, CIFAR binary or IDX), with checkpoints to resume.
@@ -43,6 +55,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => return inspect::run(args),
         Command::Init { config, out } => init(&config, &out),
+        Command::Convert { model, out, dtype } => convert(&model, &out, &dtype),
         Command::Bench(args) => bench::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
@@ -61,7 +74,24 @@ fn init(config: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(config).map_err(|e| crate::Error::io(config, e))?;
     let cfg = ModelConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
     let (_, varmap) = io::init(&cfg, &candle_core::Device::Cpu)?;
-    io::save_dir(out, &cfg, &io::varmap_tensors(&varmap), candle_core::DType::F32)?;
+    io::save_dir(out, &cfg, &io::varmap_tensors(&varmap), io::Storage::F32)?;
     println!("wrote {} (random weights)", out.display());
+    Ok(())
+}
+
+fn convert(model: &std::path::Path, out: &std::path::Path, dtype: &str) -> anyhow::Result<()> {
+    use crate::model::io;
+    let storage = io::Storage::parse(dtype).ok_or_else(|| anyhow::anyhow!("unknown storage {dtype}"))?;
+    let cfg = io::read_config(model)?;
+    let path = model.join(io::WEIGHTS_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| crate::Error::io(&path, e))?;
+    let dev = candle_core::Device::Cpu;
+    let tensors = io::read_tensors(&cfg, &bytes)?
+        .into_iter()
+        .map(|(k, (shape, v))| Ok((k, candle_core::Tensor::from_vec(v, shape, &dev)?)))
+        .collect::<anyhow::Result<std::collections::HashMap<_, _>>>()?;
+    io::save_dir(out, &cfg, &tensors, storage)?;
+    let size = std::fs::metadata(out.join(io::WEIGHTS_FILE)).map(|m| m.len()).unwrap_or(0);
+    println!("wrote {} ({}, {:.2} MB); run `gattanet eval` on it for the accuracy as stored", out.display(), storage.name(), size as f64 / 1e6);
     Ok(())
 }

@@ -3,9 +3,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use candle_core::DType;
 
-use crate::model::ModelConfig;
+use crate::model::{io, ModelConfig};
 use crate::train::data::{self, LoadOptions, Split};
 use crate::train::run::{self, Job, TrainOptions};
 use crate::train::{OptimizerKind, ScheduleKind};
@@ -67,8 +66,8 @@ pub struct Args {
     /// Cutout square side in pixels, 0 for none [default: 0].
     #[arg(long)]
     cutout: Option<usize>,
-    /// Storage type of model.safetensors [default: f16 when that stays under 5 MB, else f32].
-    #[arg(long, value_parser = ["f16", "f32"])]
+    /// Storage of model.safetensors [default: f16 when that stays within 5 MB, else int8].
+    #[arg(long, value_parser = ["f16", "f32", "int8"])]
     dtype: Option<String>,
     /// Stop after N epochs of this invocation (the checkpoint lets --resume go on later).
     #[arg(long)]
@@ -133,7 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out: args.out.clone(),
         resume: args.resume,
         stop_after: args.stop_after,
-        dtype: args.dtype.as_deref().map(|d| if d == "f16" { DType::F16 } else { DType::F32 }),
+        dtype: args.dtype.as_deref().and_then(io::Storage::parse),
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
         data: args.data.display().to_string(),
         log: true,

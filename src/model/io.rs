@@ -27,30 +27,81 @@ pub fn expected_tensors(config: &ModelConfig) -> Result<BTreeMap<String, Vec<usi
     Ok(data.iter().map(|(k, v)| (k.clone(), v.dims().to_vec())).collect())
 }
 
-/// Build a model from a config and safetensors bytes (f32, f16 or bf16 stored; computed in f32).
-pub fn from_bytes(config: &ModelConfig, safetensors: &[u8], device: &Device) -> Result<Model> {
-    config.validate()?;
-    let tensors = candle_core::safetensors::load_buffer(safetensors, device)
-        .map_err(|e| Error::io(WEIGHTS_FILE, format!("not a valid safetensors file: {e}")))?;
-    check_tensors(config, &tensors)?;
-    let tensors = tensors.into_iter().map(|(k, t)| Ok((k, t.to_dtype(DTYPE)?))).collect::<Result<HashMap<_, _>>>()?;
-    Ok(Model::new(config, VarBuilder::from_tensors(tensors, DTYPE, device))?)
+/// How `model.safetensors` stores the weights. The model always computes in f32; storage only
+/// decides the download size and the rounding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    F32,
+    F16,
+    /// Large weight matrices (rank ≥ 2, at least [`INT8_MIN_ELEMS`] values) as int8 with one f32
+    /// scale per output row in `<name>.qscale` (value = int8 · scale, symmetric); the rest f16.
+    Int8,
 }
 
-fn check_tensors(config: &ModelConfig, found: &HashMap<String, Tensor>) -> Result<()> {
-    let expected = expected_tensors(config)?;
-    for (name, shape) in &expected {
-        let Some(t) = found.get(name) else {
-            return Err(Error::weights(name, format!("missing from the weights file (expected shape {shape:?})")));
-        };
-        if t.dims() != shape.as_slice() {
-            return Err(Error::weights(name, format!("expected shape {shape:?}, found {:?}", t.dims())));
-        }
-        if !matches!(t.dtype(), DType::F32 | DType::F16 | DType::BF16) {
-            return Err(Error::weights(name, format!("expected a float tensor, found {:?}", t.dtype())));
+/// Smaller tensors gain nothing from int8: their scales would cost as much as they save.
+pub const INT8_MIN_ELEMS: usize = 4096;
+const QSCALE: &str = ".qscale";
+
+impl Storage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::F32 => "f32",
+            Storage::F16 => "f16",
+            Storage::Int8 => "int8",
         }
     }
-    let mut extra: Vec<_> = found.keys().filter(|k| !expected.contains_key(*k)).collect();
+
+    pub fn parse(s: &str) -> Option<Storage> {
+        [Storage::F32, Storage::F16, Storage::Int8].into_iter().find(|d| d.name() == s)
+    }
+
+    /// The smallest-loss storage whose file stays within `limit` bytes (int8 if none does).
+    pub fn fitting(tensors: &HashMap<String, Tensor>, limit: usize) -> Storage {
+        let elems: usize = tensors.values().map(|t| t.elem_count()).sum();
+        if 2 * elems <= limit {
+            Storage::F16
+        } else {
+            Storage::Int8
+        }
+    }
+}
+
+/// A tensor decoded to f32: (shape, values in row-major order).
+pub type Decoded = (Vec<usize>, Vec<f32>);
+
+/// Every tensor the config needs, read from safetensors bytes and decoded to f32, checked by
+/// name, shape and type. The one reader behind both executors (candle and WebGPU).
+pub fn read_tensors(config: &ModelConfig, bytes: &[u8]) -> Result<BTreeMap<String, Decoded>> {
+    config.validate()?;
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::io(WEIGHTS_FILE, format!("not a valid safetensors file: {e}")))?;
+    let expected = expected_tensors(config)?;
+    let mut out = BTreeMap::new();
+    let mut scales = Vec::new();
+    for (name, shape) in &expected {
+        let view = st
+            .tensor(name)
+            .map_err(|_| Error::weights(name, format!("missing from the weights file (expected shape {shape:?})")))?;
+        if view.shape() != shape.as_slice() {
+            return Err(Error::weights(name, format!("expected shape {shape:?}, found {:?}", view.shape())));
+        }
+        let values = match decode_float(&view) {
+            Some(v) => v,
+            None if view.dtype() == safetensors::Dtype::I8 => {
+                let scale_name = format!("{name}{QSCALE}");
+                let scale = st.tensor(&scale_name).ok().filter(|s| s.shape() == [shape[0]]).and_then(|s| decode_float(&s));
+                let scale = scale.ok_or_else(|| {
+                    Error::weights(name, format!("int8 weights need a float tensor {scale_name} of shape [{}]", shape[0]))
+                })?;
+                let row = view.data().len() / shape[0];
+                scales.push(scale_name);
+                view.data().iter().enumerate().map(|(i, &q)| q as i8 as f32 * scale[i / row]).collect()
+            }
+            None => return Err(Error::weights(name, format!("expected a float tensor, found {:?}", view.dtype()))),
+        };
+        out.insert(name.clone(), (shape.clone(), values));
+    }
+    let mut extra: Vec<_> = st.names().into_iter().filter(|k| !expected.contains_key(*k) && !scales.iter().any(|s| s == *k)).collect();
     extra.sort();
     if let Some(name) = extra.first() {
         return Err(Error::weights(
@@ -58,14 +109,97 @@ fn check_tensors(config: &ModelConfig, found: &HashMap<String, Tensor>) -> Resul
             format!("not used by this config ({} unexpected tensors; does config.json belong to these weights?)", extra.len()),
         ));
     }
-    Ok(())
+    Ok(out)
 }
 
-/// Serialise tensors to safetensors bytes in `dtype` (F32 or F16 for smaller downloads).
-pub fn to_safetensors(tensors: &HashMap<String, Tensor>, dtype: DType) -> Result<Vec<u8>> {
-    let converted = tensors.iter().map(|(k, t)| Ok((k.clone(), t.to_dtype(dtype)?))).collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(converted.iter().map(|(k, t)| (k.as_str(), t)), None)
-        .map_err(|e| Error::io(WEIGHTS_FILE, e))
+fn decode_float(view: &safetensors::tensor::TensorView) -> Option<Vec<f32>> {
+    use half::{bf16, f16};
+    let b = view.data();
+    Some(match view.dtype() {
+        safetensors::Dtype::F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        safetensors::Dtype::F16 => b.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        safetensors::Dtype::BF16 => b.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        _ => return None,
+    })
+}
+
+/// Build a model from a config and safetensors bytes (f32, f16, bf16 or int8 stored; computed in f32).
+pub fn from_bytes(config: &ModelConfig, safetensors: &[u8], device: &Device) -> Result<Model> {
+    let tensors = read_tensors(config, safetensors)?
+        .into_iter()
+        .map(|(k, (shape, v))| Ok((k, Tensor::from_vec(v, shape, device)?)))
+        .collect::<Result<HashMap<_, _>>>()?;
+    Ok(Model::new(config, VarBuilder::from_tensors(tensors, DTYPE, device))?)
+}
+
+/// Serialise tensors to safetensors bytes (F32 for checkpoints, F16 or Int8 for smaller downloads).
+pub fn to_safetensors(tensors: &HashMap<String, Tensor>, storage: Storage) -> Result<Vec<u8>> {
+    let mut out: Vec<(String, Tensor)> = Vec::new();
+    for (name, t) in tensors {
+        match storage {
+            Storage::F32 => out.push((name.clone(), t.to_dtype(DType::F32)?)),
+            Storage::Int8 if t.rank() >= 2 && t.elem_count() >= INT8_MIN_ELEMS => {
+                let (q, scale) = quantize_rows(t)?;
+                out.push((name.clone(), q));
+                out.push((format!("{name}{QSCALE}"), scale));
+            }
+            Storage::F16 | Storage::Int8 => out.push((name.clone(), t.to_dtype(DType::F16)?)),
+        }
+    }
+    let views: Vec<(String, RawView)> = out.iter().map(|(k, t)| Ok((k.clone(), RawView::of(t)?))).collect::<Result<_>>()?;
+    safetensors::serialize(views.iter().map(|(k, v)| (k.as_str(), v)), None).map_err(|e| Error::io(WEIGHTS_FILE, e))
+}
+
+/// Symmetric per-row int8: scale = max |w| / 127 over the row. Returns the int8 bit patterns in a
+/// U8 tensor (candle has no i8) and the scales. Rounding error ≤ scale / 2 per weight.
+fn quantize_rows(t: &Tensor) -> Result<(Tensor, Tensor)> {
+    let rows = t.dim(0)?;
+    let flat = t.to_dtype(DType::F32)?.reshape((rows, ()))?.to_vec2::<f32>()?;
+    let mut bytes = Vec::with_capacity(t.elem_count());
+    let mut scales = Vec::with_capacity(rows);
+    for row in &flat {
+        let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        bytes.extend(row.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8));
+        scales.push(scale);
+    }
+    Ok((Tensor::from_vec(bytes, t.dims(), t.device())?, Tensor::from_vec(scales, rows, t.device())?))
+}
+
+/// A tensor's bytes for the safetensors writer; U8 tensors are written as I8 (see `quantize_rows`).
+struct RawView {
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl RawView {
+    fn of(t: &Tensor) -> Result<RawView> {
+        let shape = t.dims().to_vec();
+        let flat = t.flatten_all()?;
+        let (dtype, data) = match t.dtype() {
+            DType::F32 => (safetensors::Dtype::F32, flat.to_vec1::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            DType::F16 => (safetensors::Dtype::F16, flat.to_vec1::<half::f16>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            DType::U8 => (safetensors::Dtype::I8, flat.to_vec1::<u8>()?),
+            other => return Err(Error::weights("(writer)", format!("cannot store {other:?}"))),
+        };
+        Ok(RawView { dtype, shape, data })
+    }
+}
+
+impl safetensors::View for &RawView {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
 }
 
 /// The variables of a VarMap as plain tensors.
@@ -101,12 +235,12 @@ mod fs {
     }
 
     /// Write a model directory.
-    pub fn save_dir(dir: &Path, config: &ModelConfig, tensors: &HashMap<String, Tensor>, dtype: DType) -> Result<()> {
+    pub fn save_dir(dir: &Path, config: &ModelConfig, tensors: &HashMap<String, Tensor>, storage: Storage) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(CONFIG_FILE);
         std::fs::write(&path, config.to_json()).map_err(|e| Error::io(&path, e))?;
         let path = dir.join(WEIGHTS_FILE);
-        std::fs::write(&path, to_safetensors(tensors, dtype)?).map_err(|e| Error::io(&path, e))
+        std::fs::write(&path, to_safetensors(tensors, storage)?).map_err(|e| Error::io(&path, e))
     }
 }
 

@@ -28,7 +28,7 @@ use crate::model::{io, Model, ModelConfig, RunOptions};
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 pub const METRICS_FILE: &str = "metrics.json";
 /// Models whose f16 weights stay under this size are stored in f16.
-pub const F16_LIMIT_BYTES: usize = 5 * 1000 * 1000;
+pub const MODEL_LIMIT_BYTES: usize = 5 * 1000 * 1000;
 
 /// Everything that decides the trajectory of a run (and is checked on resume).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,7 +168,7 @@ pub struct Job {
     /// End this invocation after this many epochs (a checkpoint to resume from stays).
     pub stop_after: Option<usize>,
     /// Storage type of the model (None: f16 when that stays under 5 MB, else f32).
-    pub dtype: Option<DType>,
+    pub dtype: Option<io::Storage>,
     pub command_line: String,
     pub data: String,
     /// Per-epoch lines (and the BatchNorm check, resume notes) on stdout.
@@ -221,23 +221,8 @@ fn checkpoint_dir(out: &Path) -> Option<PathBuf> {
     [CHECKPOINT_DIR, "checkpoint.old"].iter().map(|d| out.join(d)).find(|d| d.join("state.json").is_file())
 }
 
-fn storage_dtype(job: &Job, varmap: &VarMap) -> DType {
-    job.dtype.unwrap_or_else(|| {
-        let elems: usize = varmap.data().lock().expect("varmap lock").values().map(|v| v.elem_count()).sum();
-        if 2 * elems < F16_LIMIT_BYTES {
-            DType::F16
-        } else {
-            DType::F32
-        }
-    })
-}
-
-fn dtype_name(d: DType) -> &'static str {
-    match d {
-        DType::F16 => "f16",
-        DType::BF16 => "bf16",
-        _ => "f32",
-    }
+fn storage_dtype(job: &Job, varmap: &VarMap) -> io::Storage {
+    job.dtype.unwrap_or_else(|| io::Storage::fitting(&io::varmap_tensors(varmap), MODEL_LIMIT_BYTES))
 }
 
 /// Train according to `job`; returns the metrics also written to `out/metrics.json`.
@@ -284,7 +269,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
         seed: opts.seed,
         command_line: job.command_line.clone(),
         data: job.data.clone(),
-        dtype: dtype_name(dtype).into(),
+        dtype: dtype.name().into(),
         threads: candle_core::utils::get_num_threads(),
     };
 
@@ -459,7 +444,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
         set_test_result(&mut metrics, &result);
         // Outputs first, then the checkpoint: a crash in between only repeats an epoch.
         io::save_dir(&job.out, cfg, &io::varmap_tensors(&varmap), dtype)?;
-        if metrics.complete && dtype != DType::F32 {
+        if metrics.complete && dtype != io::Storage::F32 {
             // Report the accuracy of the weights as stored.
             let stored = io::load_dir(&job.out, &device)?;
             set_test_result(&mut metrics, &evaluate(&stored, test, passes, opts.eval_limit, None)?);
@@ -544,8 +529,8 @@ fn save_checkpoint(out: &Path, varmap: &VarMap, optimizer: &Optimizer, state: &C
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    std::fs::write(tmp.join("model.safetensors"), io::to_safetensors(&io::varmap_tensors(varmap), DType::F32)?)?;
-    std::fs::write(tmp.join("optimizer.safetensors"), io::to_safetensors(&optimizer.state_tensors()?, DType::F32)?)?;
+    std::fs::write(tmp.join("model.safetensors"), io::to_safetensors(&io::varmap_tensors(varmap), io::Storage::F32)?)?;
+    std::fs::write(tmp.join("optimizer.safetensors"), io::to_safetensors(&optimizer.state_tensors()?, io::Storage::F32)?)?;
     write_json(&tmp.join("state.json"), state)?;
     if dir.exists() {
         if old.exists() {
