@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Ship a trained model to the page: store its weights small, measure it as stored, list it.
+#
+# Usage: scripts/ship-model.sh RUN_DIR NAME "DESCRIPTION" [DATA]
+#   RUN_DIR      a `gattanet train --out` directory (config.json, model.safetensors, metrics.json)
+#   NAME         folder under www/models/ and the name shown in the picker and in links
+#   DATA         the data set for the evaluation [default: /work/scratch/cifar10/cifar10-jpg]
+#
+# Writes www/models/NAME/{config.json, model.safetensors, training.json, eval.json, eval.png}:
+# f16 when the file stays within 5 MB, else int8 with per-row scales; eval.json is the accuracy
+# (clean and under Gaussian noise) of the weights exactly as shipped, on the full test split.
+# Then adds or updates NAME in www/models/index.json (existing entries keep their order; the
+# first entry is the page's default).
+set -Eeuo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+[ $# -ge 3 ] || { sed -n 2,14p "$0"; exit 2; }
+RUN="$1" NAME="$2" DESC="$3" DATA="${4:-/work/scratch/cifar10/cifar10-jpg}"
+BIN="${GATTANET_BIN:-target/release/gattanet}"
+[ -x "$BIN" ] || cargo build --release --locked --bin gattanet
+OUT="www/models/$NAME"
+
+params=$(node -e 'const m=require(process.argv[1]); console.log(m.parameters)' "$(realpath "$RUN/metrics.json")")
+dtype=f16; [ $((2 * params)) -le 5000000 ] || dtype=int8
+rm -rf "$OUT"
+"$BIN" convert --model "$RUN" --out "$OUT" --dtype "$dtype"
+cp "$RUN/metrics.json" "$OUT/training.json"
+"$BIN" eval --model "$OUT" --data "$DATA" --json "$OUT/eval.json"
+
+node - "$NAME" "$DESC" "$dtype" <<'EOF'
+const fs = require('fs');
+const [name, description, dtype] = process.argv.slice(2);
+const dir = `www/models/${name}`;
+const evalj = JSON.parse(fs.readFileSync(`${dir}/eval.json`));
+const index = fs.existsSync('www/models/index.json') ? JSON.parse(fs.readFileSync('www/models/index.json')) : [];
+const entry = {
+  name, path: name, accuracy: Math.round(evalj.accuracy * 1e4) / 1e4,
+  bytes: fs.statSync(`${dir}/model.safetensors`).size, description: `${description} Weights stored ${dtype}.`,
+};
+const i = index.findIndex((e) => e.name === name);
+if (i >= 0) index[i] = entry; else index.push(entry);
+fs.writeFileSync('www/models/index.json', JSON.stringify(index, null, 2) + '\n');
+console.log(`${name}: accuracy ${entry.accuracy} as stored (${dtype}, ${(entry.bytes / 1e6).toFixed(2)} MB)`);
+EOF
