@@ -345,7 +345,9 @@ await check('the URL reproduces the view', async () => {
 });
 
 await check('a failed or corrupt model download keeps the current model', async () => {
-  const other = manifest.find((m) => m.name !== first.name);
+  // Prefer a class-attention model: switching to it also checks the per-head attention maps.
+  const others = manifest.filter((m) => m.name !== first.name);
+  const other = others.find((m) => modelCfg(m.name).head.kind === 'class_attention') ?? others[0];
   if (!other) { console.log('        (only one model in the manifest: skipped)'); return; }
   const current = await page.locator(T('model-select')).inputValue();
   await page.route('**/model.safetensors', (r) => r.fulfill({ status: 404, body: 'gone' }));

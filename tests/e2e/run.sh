@@ -8,9 +8,10 @@
 #        E2E_ONLY=substring  run only the checks whose name contains it
 #        GATTANET_BIN=path   a built `gattanet` CLI for making random models (default: cargo run)
 #
-# Models: trunk copies www/models/ (the trained models and index.json) into dist/models/. When
-# there is no www/models/index.json yet, random-weight models are generated into dist/models/
-# with `gattanet init` (the checks need shapes, not accuracy); they never enter git.
+# Models: trunk copies www/models/ (the trained models and index.json) into dist/models/. The
+# checks run on a copy of dist/; when the zoo lacks a class-attention model (or has no index.json
+# at all), random-weight ones are generated into that copy with `gattanet init` (those checks need
+# shapes, not accuracy). Test models never enter dist/ or git.
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -40,21 +41,29 @@ for f in worker.js worker_bg.wasm worker_loader.js; do
   [ -f "dist/$f" ] || { log "dist/$f missing (the inference worker)"; exit 1; }
 done
 
-if [ ! -f dist/models/index.json ]; then
+# The checks run on a copy of dist/ (target/e2e/site) so test-only models never reach the site
+# that scripts/serve.sh serves or that gets deployed.
+SITE="$ROOT/target/e2e/site"
+rm -rf "$SITE"; mkdir -p "$(dirname "$SITE")"; cp -r dist "$SITE"
+random_model() {  # NAME: random weights for configs/NAME.json into the site, one manifest entry
+  if [ -n "${GATTANET_BIN:-}" ]; then
+    "$GATTANET_BIN" init --config "configs/$1.json" --out "$SITE/models/$1" >/dev/null
+  else
+    cargo run --locked --quiet --bin gattanet -- init --config "configs/$1.json" --out "$SITE/models/$1" >/dev/null
+  fi
+  echo "{\"name\": \"$1\", \"path\": \"$1\", \"accuracy\": null, \"bytes\": $(wc -c < "$SITE/models/$1/model.safetensors"), \"description\": \"Random weights (test only): the maps show the mechanism, not learned attention.\"}"
+}
+if [ ! -f "$SITE/models/index.json" ]; then
   log "no www/models/index.json: generating random-weight models for the tests"
-  mkdir -p dist/models
-  entries=()
-  for name in toy-gattanet patchconv-gattanet; do
-    if [ -n "${GATTANET_BIN:-}" ]; then
-      "$GATTANET_BIN" init --config "configs/$name.json" --out "dist/models/$name" >/dev/null
-    else
-      cargo run --locked --quiet --bin gattanet -- init --config "configs/$name.json" --out "dist/models/$name" >/dev/null
-    fi
-    bytes=$(wc -c < "dist/models/$name/model.safetensors")
-    entries+=("{\"name\": \"$name\", \"path\": \"$name\", \"accuracy\": null, \"bytes\": $bytes, \"description\": \"Random weights (no trained model shipped yet): the maps show the mechanism, not learned attention.\"}")
-  done
-  (IFS=,; echo "[${entries[*]}]") > dist/models/index.json
+  mkdir -p "$SITE/models"
+  echo "[$(random_model toy-gattanet), $(random_model patchconv-gattanet)]" > "$SITE/models/index.json"
+elif ! grep -qs '"class_attention"' "$SITE"/models/*/config.json; then
+  # The class-attention views need a model that has them: add one with random weights.
+  log "no class-attention model shipped: adding a random-weight one for the tests"
+  entry="$(random_model patchconv-gattanet)"
+  node -e 'const fs=require("fs"), f=process.argv[1], m=JSON.parse(fs.readFileSync(f)); m.push(JSON.parse(process.argv[2])); fs.writeFileSync(f, JSON.stringify(m, null, 2))' \
+    "$SITE/models/index.json" "$entry"
 fi
 
-node tests/e2e/sizes.mjs dist
-node tests/e2e/page.test.mjs dist
+node tests/e2e/sizes.mjs "$SITE"
+node tests/e2e/page.test.mjs "$SITE"
