@@ -68,7 +68,7 @@ pub fn steps(app: &App) -> Vec<Step> {
             title: "Agreement maps",
             text: "Every position of a layer makes a key (what is here) and a query (what to look for). All queries \
                    are averaged into one global query. Agreement g = key · global query: red where a position matches \
-                   it, blue where it does not, white near 0. Hover a map to read g."
+                   it, blue where it does not, white near 0. Hover or tap a map to read g."
                 .into(),
         },
         Step {

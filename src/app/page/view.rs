@@ -744,37 +744,51 @@ fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     if dense.is_empty() {
         return html! {};
     }
-    let heads: Vec<Html> = dense
-        .iter()
-        .map(|&l| {
-            let layer = &insp.passes[0].layers[l];
-            let n = layer.shape.first().copied().unwrap_or(0);
-            let what = if layer.name == "logits" { format!("{n} classes") } else { format!("{n} units") };
-            html! { <><strong>{ layer.name.clone() }</strong><span>{ what }</span></> }
-        })
-        .collect();
+    // Not the map grid: these charts are drawn 1000 px wide, and squeezed into grid columns their
+    // axis labels shrank to a few pixels (1024-px projector screenshot). Each chart gets at least
+    // 32rem (labels about 11 px); the passes of a layer sit side by side where that fits.
     html! {
         <section class="card" aria-labelledby="dense-h">
             <h2 id="dense-h">{ "Dense layers: agreement per unit" }</h2>
             <p class="explain">
                 { "Dense layers have no positions, so each unit gets one agreement value: a bar above 0 agrees with the global query, below 0 disagrees. In the class layer (logits) each bar is a class; the predicted class of that pass is highlighted, as in Fig. 3 of the GAttANet paper." }
             </p>
-            { pass_grid(app, ctx, &passes, heads, "14rem", "1fr", |p, c| {
-                let l = dense[c];
-                let pass = &insp.passes[p];
-                let layer = &pass.layers[l];
-                let is_logits = layer.name == "logits";
-                let chart = app.cached(format!("d-{p}-{l}"), || {
-                    let names = is_logits.then_some(insp.classes.as_slice());
-                    let hl = if is_logits { pass.top.first().map(|t| t.index) } else { None };
-                    dense_agreement_chart_svg(layer, names, hl)
-                });
+            { for dense.iter().map(|&l| {
+                let layer0 = &insp.passes[0].layers[l];
+                let n = layer0.shape.first().copied().unwrap_or(0);
+                let what = if layer0.name == "logits" { format!("{n} classes") } else { format!("{n} units") };
                 html! {
-                    <figure class={classes!("map-cell", "dense-cell", (p == app.view.pass).then_some("selected"))}
-                        data-testid="agreement-map" data-layer={layer.name.clone()} data-pass={p.to_string()} data-kind="dense"
-                        role="img" aria-label={format!("Agreement of each unit of {} in pass {p}", layer.name)}>
-                        { svg(&chart) }
-                    </figure>
+                    <div class="dense-layer">
+                        <h3 class="dense-head">{ layer0.name.clone() }<span>{ format!(" · {what}") }</span></h3>
+                        <div class="dense-row">
+                            { for passes.iter().map(|&p| {
+                                let pass = &insp.passes[p];
+                                let layer = &pass.layers[l];
+                                let is_logits = layer.name == "logits";
+                                let chart = app.cached(format!("d-{p}-{l}"), || {
+                                    let names = is_logits.then_some(insp.classes.as_slice());
+                                    let hl = if is_logits { pass.top.first().map(|t| t.index) } else { None };
+                                    dense_agreement_chart_svg(layer, names, hl)
+                                });
+                                let selected = p == app.view.pass;
+                                html! {
+                                    <div class="dense-item">
+                                        <button class={classes!("pass-head", "inline", selected.then_some("selected"))}
+                                            aria-pressed={selected.to_string()} aria-label={format!("Select pass {p}")}
+                                            onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
+                                            <strong>{ format!("Pass {p}") }</strong>
+                                            <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
+                                        </button>
+                                        <figure class={classes!("map-cell", "dense-cell", selected.then_some("selected"))}
+                                            data-testid="agreement-map" data-layer={layer.name.clone()} data-pass={p.to_string()} data-kind="dense"
+                                            role="img" aria-label={format!("Agreement of each unit of {} in pass {p}", layer.name)}>
+                                            { svg(&chart) }
+                                        </figure>
+                                    </div>
+                                }
+                            }) }
+                        </div>
+                    </div>
                 }
             }) }
         </section>
