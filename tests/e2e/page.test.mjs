@@ -7,6 +7,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { serve } from './serve.mjs';
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = path.resolve(process.argv[2] ?? path.join(ROOT, 'dist'));
@@ -59,7 +61,9 @@ const browser = await chromium.launch({
     // A synthetic camera, so the webcam snapshot path can be tested.
     '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'],
 });
-let context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+// Service workers are blocked here: requests a service worker answers from its cache never reach
+// page.route, which the failure checks below rely on. The offline check has its own context.
+let context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true, serviceWorkers: 'block' });
 let page;
 const pageErrors = [];
 async function newPage(ctx = context) {
@@ -418,6 +422,280 @@ await check('a panic in the page shows a visible error', async () => {
   assert(/went wrong/.test(msg) && /deliberate panic/.test(msg), `panic message: ${msg}`);
   await p.close();
 });
+
+// ---------- offline (www/sw.js, scripts/stamp-sw.sh) ----------
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Polls an async page function until it returns something truthy. */
+async function until(p, fn, what, timeout = 60_000) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await p.evaluate(fn).catch(() => null);
+    if (v) return v;
+    if (Date.now() - t0 > timeout) throw new Error(`timed out waiting for ${what}`);
+    await sleep(300);
+  }
+}
+const swControls = () => navigator.serviceWorker.getRegistration()
+  .then((r) => !!(r && r.active && r.active.state === 'activated' && navigator.serviceWorker.controller));
+const modelCached = async () => {
+  for (const k of await caches.keys()) {
+    for (const r of await (await caches.open(k)).keys()) if (r.url.endsWith('/model.safetensors')) return k;
+  }
+  return null;
+};
+/** Stops a server and drops its open connections, so nothing more can come from it. */
+const shutdown = (srv) => new Promise((r) => { srv.closeAllConnections(); srv.close(r); });
+/** Runs scripts/stamp-sw.sh on a copy of the build, as trunk's post_build hook does. */
+function stamp(dir) {
+  fs.copyFileSync(path.join(ROOT, 'www/sw.js'), path.join(dir, 'sw.js'));
+  execFileSync('sh', [path.join(ROOT, 'scripts/stamp-sw.sh')], { env: { ...process.env, TRUNK_STAGING_DIR: dir }, stdio: 'pipe' });
+  return JSON.parse(/const BUILD = (\{.*\});/.exec(fs.readFileSync(path.join(dir, 'sw.js'), 'utf8'))[1]);
+}
+
+await check('the built sw.js is stamped with the shell files and content hashes', async () => {
+  const text = fs.readFileSync(path.join(DIST, 'sw.js'), 'utf8');
+  const m = /const BUILD = (\{.*\});/.exec(text);
+  assert(m, 'dist/sw.js is not stamped (the trunk post_build hook did not run)');
+  const build = JSON.parse(m[1]);
+  for (const f of ['index.html', 'app.js', 'app_bg.wasm', 'worker.js', 'worker_bg.wasm', 'worker_loader.js', 'style.css', 'samples/cat.jpg']) {
+    assert(build.files.includes(f), `${f} is not precached`);
+  }
+  assert(!build.files.some((f) => f === 'sw.js' || f.startsWith('models/')), 'sw.js or a model is in the shell list');
+  // The same files give the same version; one changed byte gives a new shell version only.
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gattanet-sw-'));
+  try {
+    fs.cpSync(DIST, tmp, { recursive: true, filter: (src) => !src.includes(`${path.sep}models${path.sep}`) });
+    fs.mkdirSync(path.join(tmp, 'models'), { recursive: true });
+    fs.copyFileSync(path.join(DIST, 'models/README.md'), path.join(tmp, 'models/README.md'));
+    const again = stamp(tmp);
+    assert(again.shell === build.shell, `rebuilding the same files changed the version: ${build.shell} → ${again.shell}`);
+    fs.appendFileSync(path.join(tmp, 'app.js'), '\n// changed\n');
+    const changed = stamp(tmp);
+    assert(changed.shell !== build.shell && changed.models === again.models, 'a changed app.js did not give a new shell version (only)');
+    fs.writeFileSync(path.join(tmp, 'models/README.md'), 'changed');
+    assert(stamp(tmp).models !== again.models, 'a changed model file did not give a new models version');
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  console.log(`        shell ${build.shell} (${build.files.length} files), models ${build.models}`);
+});
+
+await check('offline: after the first visit the page works offline, and a new deploy replaces it', async () => {
+  // A copy of the build, re-stamped: run.sh adds the random test models to dist/ after trunk's
+  // hook ran, so only a re-stamp covers them (the check above shows the shell version is the same).
+  const v1 = fs.mkdtempSync(path.join(os.tmpdir(), 'gattanet-v1-'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gattanet-v2-'));
+  fs.cpSync(DIST, v1, { recursive: true });
+  stamp(v1);
+  // Its own server, so that it can be shut down: offline then really means nothing to fetch.
+  let { server: srv, url } = await serve(v1);
+  const port = new URL(url).port;
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const p = await newPage(ctx);
+  try {
+    const t0 = Date.now();
+    await p.goto(url);
+    await waitReady(p);
+    await until(p, swControls, 'the service worker to control the page');
+    // The model was downloaded before the worker took control (first visit): the page lists it
+    // for the worker (index.html), which must have stored it.
+    const cacheName = await until(p, modelCached, 'the model to be cached', 30_000);
+    console.log(`        service worker active and model cached (${cacheName}) ${Date.now() - t0} ms after the first visit`);
+    const pred = (await p.locator(T('prediction')).textContent()).trim();
+
+    await shutdown(srv);
+    await ctx.setOffline(true);
+    const t1 = Date.now();
+    await p.reload();
+    await waitReady(p);
+    assert(await p.evaluate(() => navigator.onLine === false), 'the browser is not offline');
+    assert((await p.locator(T('prediction')).textContent()).trim() === pred, 'offline prediction differs');
+    const s = await mapStats(p);
+    assert(s.count === L * s.passes.length && s.brokenImages === 0, `offline maps: ${JSON.stringify(s)}`);
+    await p.locator('.sample', { hasText: 'dog' }).click();
+    await p.waitForFunction(() => document.querySelector('.sample.active')?.textContent.includes('dog'));
+    await waitReady(p);
+    console.log(`        offline reload ready in ${Date.now() - t1} ms; another sample works offline too`);
+
+    // A new deploy: one changed file and a re-stamped sw.js at the same origin.
+    fs.cpSync(v1, tmp, { recursive: true });
+    // (worker_loader.js: index.html pins app.js, the wasm and style.css with integrity hashes.)
+    fs.appendFileSync(path.join(tmp, 'worker_loader.js'), '\n// deploy-v2\n');
+    const v2 = stamp(tmp);
+    ({ server: srv } = await serve(tmp, '/gattanet-explorer/', Number(port)));
+    await ctx.setOffline(false);
+    await p.reload();
+    await waitReady(p);
+    await p.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r && r.update()));
+    // The running page keeps its version until the user takes the new one.
+    await p.locator('#update-toast').waitFor({ timeout: 30_000 });
+    assert(await p.evaluate(async () => !(await (await fetch('worker_loader.js')).text()).includes('deploy-v2')), 'the old page got a new file before it asked');
+    await Promise.all([p.waitForNavigation({ timeout: 30_000 }), p.locator('#update-toast button').click()]);
+    await waitReady(p);
+    assert(await p.evaluate(async () => (await (await fetch('worker_loader.js')).text()).includes('deploy-v2')), 'the new version is not served after Reload');
+    const keys = await p.evaluate(() => caches.keys());
+    assert(keys.includes(`gattanet-shell-${v2.shell}`) && keys.filter((k) => k.startsWith('gattanet-shell-')).length === 1,
+      `old shell caches are not replaced: ${keys}`);
+    assert(await p.evaluate(modelCached), 'the unchanged model was dropped by the update');
+  } finally {
+    await ctx.close();
+    await shutdown(srv).catch(() => {});
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.rmSync(v1, { recursive: true, force: true });
+  }
+});
+
+await check('offline: without the service worker an offline reload fails (the check above can fail)', async () => {
+  const { server: srv, url } = await serve(DIST);
+  const ctx = await browser.newContext({ serviceWorkers: 'block' });
+  const p = await ctx.newPage();   // no console listeners: the failed reload may log errors
+  try {
+    await p.goto(url);
+    await waitReady(p);
+    await shutdown(srv);
+    await ctx.setOffline(true);
+    const failed = await p.reload({ timeout: 15_000 }).then(() => waitReady(p, 10_000)).then(() => false, () => true);
+    assert(failed, 'the page reached ready offline without a service worker: the offline check proves nothing');
+  } finally {
+    await ctx.close();
+    await shutdown(srv).catch(() => {});
+  }
+});
+
+// ---------- guided tour (src/app/page/tour.rs) ----------
+/** The tour dialog's state: step, count, title, focus, and where it and the highlighted card are. */
+async function tourState(p) {
+  return p.evaluate(() => {
+    const d = document.querySelector('[data-testid="tour"]');
+    if (!d) return null;
+    const box = (e) => { if (!e) return null; const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height, bottom: r.bottom, right: r.right }; };
+    const [, i, n] = /step (\d+) of (\d+)/.exec(d.querySelector('.tour-count').textContent) ?? [];
+    const targets = document.querySelectorAll('.tour-target');
+    return {
+      step: Number(d.dataset.step), i: Number(i), n: Number(n), title: d.querySelector('h2').textContent,
+      text: d.querySelector('#tour-text').textContent, role: d.getAttribute('role'), live: !!d.querySelector('[aria-live]'),
+      focusInside: d.contains(document.activeElement), dialog: box(d), targets: targets.length, target: box(targets[0]),
+      vw: innerWidth, vh: innerHeight,
+    };
+  });
+}
+
+await check('tour: opens, walks through the page with keys, closes with Esc', async () => {
+  if (!page) { page = await newPage(); await page.goto(BASE); await waitReady(); }
+  await page.setViewportSize({ width: 1440, height: 900 });
+  const passBefore = await page.locator('.pass-dot.active').textContent();
+  await page.locator(T('tour-start')).click();
+  await page.locator(T('tour')).waitFor();
+  let st = await tourState(page);
+  assert(st.role === 'dialog' && st.live, 'the tour is not an ARIA dialog with a live region');
+  assert(st.n >= 5 && st.n <= 7, `${st.n} steps`);
+  assert(st.focusInside, 'focus did not move into the tour');
+  const titles = [];
+  for (let k = 0; k < st.n; k++) {
+    st = await tourState(page);
+    assert(st.step === k && st.i === k + 1, `expected step ${k + 1}, at ${st.i}`);
+    titles.push(st.title);
+    assert(st.text.length > 40 && st.text.length < 400, `step ${k + 1} text length ${st.text.length}`);
+    assert(st.dialog.x >= 0 && st.dialog.right <= st.vw && st.dialog.y >= 0 && st.dialog.bottom <= st.vh, `step ${k + 1}: the dialog leaves the window`);
+    assert(st.targets === 1, `step ${k + 1} (${st.title}) highlights ${st.targets} elements`);
+    assert(st.target.y < st.vh - 40 && st.target.bottom > 40, `step ${k + 1}: the highlighted card is not in view`);
+    if (k === 2) await screenshot(page, 'tour-desktop.png');
+    // Alternate the keys: → (window handler) and Enter (presses the focused Next button, which
+    // reads Finish on the last step).
+    await page.keyboard.press(k % 2 && k + 1 < st.n ? 'Enter' : 'ArrowRight');
+  }
+  // Past the last step → stays there: the tour ends with Finish / Enter / Esc only.
+  st = await tourState(page);
+  assert(st && st.i === st.n, `after the last step: ${JSON.stringify(st)}`);
+  assert(/not an explanation/i.test(st.title), `the last step is not the caveat: ${st.title}`);
+  assert(titles.some((t) => /Agreement/.test(t)) && titles.some((t) => /prediction/i.test(t)), `titles: ${titles}`);
+  await page.keyboard.press('ArrowLeft');
+  assert((await tourState(page)).i === st.n - 1, '← did not go back');
+  assert((await page.locator('.pass-dot.active').textContent()) === passBefore, 'the arrows moved the passes while the tour was open');
+  await page.keyboard.press('Escape');
+  await page.locator(T('tour')).waitFor({ state: 'detached' });
+  assert(await page.locator('.tour-target').count() === 0, 'a card stays highlighted');
+  assert(await page.evaluate(() => document.activeElement?.dataset.testid === 'tour-start'), 'focus did not return to the Tour button');
+  console.log(`        steps: ${titles.join(' | ')}`);
+});
+
+await check('phone: the tour fits, and shows the card above its sheet', async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, serviceWorkers: 'block' });
+  const p = await newPage(phone);
+  try {
+    await p.goto(BASE);
+    await waitReady(p);
+    await p.locator(T('tour-start')).click();
+    await p.locator(T('tour')).waitFor();
+    for (let k = 0; ; k++) {
+      const st = await tourState(p);
+      assert(st.dialog.x >= 0 && st.dialog.right <= st.vw + 0.5 && st.dialog.bottom <= st.vh + 0.5, `step ${k + 1}: the sheet leaves the screen`);
+      assert(st.dialog.h <= st.vh * 0.55, `step ${k + 1}: the sheet covers ${Math.round(100 * st.dialog.h / st.vh)}% of the screen`);
+      if (st.targets) assert(st.target.y < st.dialog.y - 40, `step ${k + 1}: the card is hidden behind the sheet`);
+      if (k === 2) await screenshot(p, 'phone-tour.png');
+      if (st.i === st.n) break;
+      await p.locator('.tour-next').tap();
+    }
+    await p.locator('.tour-close').tap();
+    await p.locator(T('tour')).waitFor({ state: 'detached' });
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(overflow <= 1, `page is ${overflow}px wider than the phone after the tour`);
+  } finally {
+    await phone.close();
+  }
+});
+
+// ---------- projector ----------
+/** Text that is too small to read from the back of a room, and anything wider than the window. */
+async function layoutProblems(p, minPx, minSvgPx) {
+  return p.evaluate(([minPx, minSvgPx]) => {
+    const small = [];
+    const seen = new Set();
+    for (const el of document.querySelectorAll('body *')) {
+      if (!el.childNodes.length || ![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+      const r = el.getBoundingClientRect();
+      if (!r.width || !r.height || getComputedStyle(el).visibility === 'hidden') continue;
+      if (el.closest('.visually-hidden, [aria-hidden="true"]:not(svg)')) continue;
+      // SVG text is scaled with its chart (the charts are drawn 1000 px wide): its size on screen
+      // is the font size times the chart's scale. Their smallest labels get a little less.
+      const svg = el instanceof SVGElement ? el.ownerSVGElement : null;
+      const vb = svg?.viewBox.baseVal;
+      const scale = svg ? svg.getBoundingClientRect().width / (vb && vb.width ? vb.width : svg.width.baseVal.value) : 1;
+      const px = parseFloat(getComputedStyle(el).fontSize) * scale;
+      if (px < (svg ? minSvgPx : minPx)) {
+        const where = el.closest('figure, section');
+        const key = `${el.tagName.toLowerCase()}.${el.getAttribute('class') ?? ''} in ${where?.getAttribute('aria-label') ?? where?.querySelector('h2')?.textContent ?? '?'}`;
+        if (!seen.has(key)) { seen.add(key); small.push(`${key} "${el.textContent.trim().slice(0, 30)}" ${px.toFixed(1)}px`); }
+      }
+    }
+    const wide = [...document.querySelectorAll('.card, svg, .map-grid')].filter((e) => {
+      const r = e.getBoundingClientRect();
+      const scroller = e.closest('.map-grid-scroll');
+      return r.width > 0 && r.right > innerWidth + 1 && !scroller;
+    }).map((e) => e.tagName.toLowerCase() + '.' + (e.getAttribute('class') ?? ''));
+    return { small, wide, overflow: document.documentElement.scrollWidth - innerWidth };
+  }, [minPx, minSvgPx]);
+}
+
+for (const [name, viewport] of [['projector-1024', { width: 1024, height: 768 }], ['projector-1920', { width: 1920, height: 1080 }]]) {
+  await check(`${name}: no overflow and no tiny text`, async () => {
+    const ctx = await browser.newContext({ viewport, serviceWorkers: 'block' });
+    const p = await newPage(ctx);
+    try {
+      await p.goto(BASE);
+      await waitReady(p);
+      // Before the layout fixes the dense-layer charts' labels were 3–4 px here.
+      const probs = await layoutProblems(p, 11, 9.5);
+      await screenshot(p, `${name}.png`);
+      await screenshot(p, `${name}-full.png`, { fullPage: true });
+      assert(probs.overflow <= 1, `page is ${probs.overflow}px wider than the window`);
+      assert(probs.wide.length === 0, `wider than the window: ${probs.wide}`);
+      assert(probs.small.length === 0, `text too small (HTML < 11px, chart < 9.5px): ${probs.small.join('; ')}`);
+    } finally {
+      await ctx.close();
+    }
+  });
+}
 
 await check('no uncaught errors in the console', async () => {
   const unexpected = pageErrors.filter((e) => !/404|Failed to load resource|deliberate panic|unreachable|RuntimeError|WebAssembly/.test(e));

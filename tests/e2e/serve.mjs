@@ -11,8 +11,9 @@ const TYPES = {
   '.safetensors': 'application/octet-stream',
 };
 
-/** Serves `root` under `prefix` on 127.0.0.1 at a free port; resolves to { server, url }. */
-export function serve(root, prefix = '/gattanet-explorer/') {
+/** Serves `root` under `prefix` on 127.0.0.1 at a free port (or `port`: the offline check
+ *  restarts a server at the same origin); resolves to { server, url }. */
+export function serve(root, prefix = '/gattanet-explorer/', port = 0) {
   const rootAbs = path.resolve(root);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -31,7 +32,7 @@ export function serve(root, prefix = '/gattanet-explorer/') {
       fs.createReadStream(file).pipe(res);
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => {
     resolve({ server, url: `http://127.0.0.1:${server.address().port}${prefix}` });
   }));
 }

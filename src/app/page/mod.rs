@@ -1,9 +1,10 @@
 //! The page: one Yew component that owns the state (model, image, result, view options),
 //! talks to the inference worker and draws the views. Drawing helpers live in `view.rs`.
 mod samples;
+mod tour;
 mod view;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -144,6 +145,7 @@ pub enum Msg {
     ExportJson,
     CopyLink,
     LinkCopied(bool),
+    Tour(tour::TourMsg),
     DismissError,
     StartCamera,
     CameraStarted(Result<MediaStream, String>),
@@ -189,6 +191,16 @@ pub struct App {
     last_query: String,
     /// `?debug=panic-worker` fires once.
     debug_fired: bool,
+    /// The guided tour's step, when it is open (tour.rs).
+    tour: Option<usize>,
+    /// Whether the tour is open, for the window's key handler (which outlives any borrow of App).
+    tour_open: Rc<Cell<bool>>,
+    /// The step the dialog was last placed for; focus requests for the next redraw.
+    tour_placed: Option<usize>,
+    tour_focus_in: bool,
+    tour_return_focus: bool,
+    tour_button: NodeRef,
+    tour_dialog: NodeRef,
     _keydown: Closure<dyn FnMut(KeyboardEvent)>,
     _paste: Closure<dyn FnMut(web_sys::ClipboardEvent)>,
 }
@@ -574,14 +586,30 @@ impl Component for App {
         let backend = backend::choose(url_state.backend.as_deref(), backend::webgpu_present());
 
         let send = Self::link_send(ctx);
+        let tour_open = Rc::new(Cell::new(false));
+        let tour_keys = tour_open.clone();
         let keydown = Closure::<dyn FnMut(KeyboardEvent)>::new(move |e: KeyboardEvent| {
             if e.alt_key() || e.ctrl_key() || e.meta_key() || e.default_prevented() {
                 return;
             }
-            let typing = e
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"));
+            let tag = e.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()).map(|el| el.tag_name()).unwrap_or_default();
+            let typing = matches!(tag.as_str(), "INPUT" | "SELECT" | "TEXTAREA");
+            if tour_keys.get() {
+                // While the tour is open the arrows move the tour, not the passes. Enter on a
+                // button presses that button, so it only means "next" elsewhere.
+                let msg = match e.key().as_str() {
+                    "Escape" => Some(tour::TourMsg::Close),
+                    "ArrowRight" if !typing => Some(tour::TourMsg::Forward),
+                    "ArrowLeft" if !typing => Some(tour::TourMsg::Back),
+                    "Enter" if !typing && !matches!(tag.as_str(), "BUTTON" | "A" | "LABEL" | "SUMMARY") => Some(tour::TourMsg::Next),
+                    _ => None,
+                };
+                if let Some(m) = msg {
+                    e.prevent_default();
+                    send.emit(Msg::Tour(m));
+                }
+                return;
+            }
             if !typing && matches!(e.key().as_str(), "ArrowLeft" | "ArrowRight") {
                 e.prevent_default();
                 send.emit(Msg::StepPass(if e.key() == "ArrowLeft" { -1 } else { 1 }));
@@ -641,6 +669,13 @@ impl Component for App {
             cache: RefCell::new(HashMap::new()),
             last_query: search,
             debug_fired: false,
+            tour: None,
+            tour_open,
+            tour_placed: None,
+            tour_focus_in: false,
+            tour_return_focus: false,
+            tour_button: NodeRef::default(),
+            tour_dialog: NodeRef::default(),
             _keydown: keydown,
             _paste: paste,
         };
@@ -806,6 +841,7 @@ impl Component for App {
                     "Copy the address bar: it holds this model, sample, pass and view.".into()
                 });
             }
+            Msg::Tour(m) => return self.tour_update(m),
             Msg::DismissError => {
                 self.error = None;
                 self.notice = None;
@@ -872,6 +908,7 @@ impl Component for App {
                 sel.set_value(&m.entry.name);
             }
         }
+        self.place_tour();
         if let (Some(stream), Some(video)) = (&self.camera, self.video_ref.cast::<web_sys::HtmlVideoElement>()) {
             if video.src_object().is_none() {
                 video.set_src_object(Some(stream));

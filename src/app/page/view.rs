@@ -7,6 +7,7 @@ use yew::prelude::*;
 use yew::{AttrValue, TargetCast};
 
 use super::samples::SAMPLES;
+use super::tour::{self, Target, TourMsg};
 use super::{App, Hover, ModelLoad, Msg, Shown, Source};
 use crate::app::fetch::human_bytes;
 use crate::app::render::{gradient_css, percent, png_data_url, short, signed};
@@ -55,8 +56,8 @@ pub fn page(app: &App, ctx: &Ctx) -> Html {
         vec![Msg::Dragging(false)].into_iter().chain(file.map(Msg::OpenFile)).collect::<Vec<_>>()
     });
     html! {
-        <div class="app" {ondragover} {ondragleave} {ondrop}>
-            { header(app) }
+        <div class={classes!("app", app.tour.is_some().then_some("touring"))} {ondragover} {ondragleave} {ondrop}>
+            { header(app, ctx) }
             { banners(app, ctx) }
             <main class="layout">
                 <aside class="sidebar" aria-label="Image, model and settings">
@@ -78,13 +79,15 @@ pub fn page(app: &App, ctx: &Ctx) -> Html {
                 <div class="drop-overlay" aria-hidden="true"><p>{ "Drop the image to inspect it" }</p></div>
             }
             { camera_modal(app, ctx) }
+            { tour::view(app, ctx) }
         </div>
     }
 }
 
-fn header(app: &App) -> Html {
+fn header(app: &App, ctx: &Ctx) -> Html {
     let (status, tone) = app.status();
     let b = &app.backend;
+    let tour_open = app.tour.is_some();
     html! {
         <header class="topbar">
             <div class="brand">
@@ -92,6 +95,11 @@ fn header(app: &App) -> Html {
                 <p class="tagline">{ "Watch a network's global attention at work: where each layer agrees with what the whole network is looking for, pass after pass." }</p>
             </div>
             <div class="badges">
+                <button class="tour-btn" ref={app.tour_button.clone()} data-testid="tour-start" aria-haspopup="dialog"
+                    aria-expanded={tour_open.to_string()} title="A short guided tour of the page, for a first look or a class"
+                    onclick={ctx.link().callback(move |_| Msg::Tour(if tour_open { TourMsg::Close } else { TourMsg::Start }))}>
+                    { "Tour" }
+                </button>
                 <span class="badge privacy" title="The model runs inside this browser tab. Nothing you open is uploaded.">
                     { lock_icon() }{ "Images never leave your device" }
                 </span>
@@ -145,7 +153,7 @@ fn image_card(app: &App, ctx: &Ctx) -> Html {
         _ => None,
     });
     html! {
-        <section class="card" aria-labelledby="image-h">
+        <section class={classes!("card", app.tour_class(Target::Image))} aria-labelledby="image-h">
             <h2 id="image-h">{ "1 · Image" }</h2>
             { match &app.shown {
                 Some(shown) => image_preview(app, shown),
@@ -287,7 +295,7 @@ fn run_card(app: &App, ctx: &Ctx) -> Html {
         format!("Computed in {:.0} ms on the {}{decode}.", s.run_ms, app.backend.backend.label())
     });
     html! {
-        <section class="card" aria-labelledby="run-h">
+        <section class={classes!("card", app.tour_class(Target::Run))} aria-labelledby="run-h">
             <h2 id="run-h">{ "3 · Run" }</h2>
             if !has_attention && app.model.is_some() {
                 <p class="hint">{ "This model has no GAttANet layers: one plain pass." }</p>
@@ -380,7 +388,7 @@ fn display_card(app: &App, ctx: &Ctx) -> Html {
         (Normalization::Global, "Global"),
     ];
     html! {
-        <section class="card" aria-labelledby="display-h">
+        <section class={classes!("card", app.tour_class(Target::Display))} aria-labelledby="display-h">
             <h2 id="display-h">{ "4 · Display" }</h2>
             <div class="field">
                 <label class="field-label" for="opacity">{ format!("Map opacity: {:.0}%", v.opacity * 100.0) }</label>
@@ -448,7 +456,7 @@ fn prediction_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
         format!("Pass {p}: every attended layer's activations were multiplied by 1 + α·g, where g is the agreement computed in pass {}.", p - 1)
     };
     html! {
-        <section class="card prediction-card" aria-labelledby="pred-h">
+        <section class={classes!("card", "prediction-card", app.tour_class(Target::Prediction))} aria-labelledby="pred-h">
             <div class="pred-grid">
                 <div>
                     <h2 id="pred-h">{ "Prediction" }</h2>
@@ -711,7 +719,7 @@ fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
         .collect();
     let (min, max) = ("8rem", "17rem");
     html! {
-        <section class="card" aria-labelledby="agree-h">
+        <section class={classes!("card", app.tour_class(Target::Agreement))} aria-labelledby="agree-h">
             <h2 id="agree-h">{ "Agreement maps: where each layer agrees with the global query" }</h2>
             <p class="explain">
                 { "Every position of a layer emits a " }<b>{ "key" }</b>{ " (what is here) and a " }<b>{ "query" }</b>
@@ -736,37 +744,51 @@ fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     if dense.is_empty() {
         return html! {};
     }
-    let heads: Vec<Html> = dense
-        .iter()
-        .map(|&l| {
-            let layer = &insp.passes[0].layers[l];
-            let n = layer.shape.first().copied().unwrap_or(0);
-            let what = if layer.name == "logits" { format!("{n} classes") } else { format!("{n} units") };
-            html! { <><strong>{ layer.name.clone() }</strong><span>{ what }</span></> }
-        })
-        .collect();
+    // Not the map grid: these charts are drawn 1000 px wide, and squeezed into grid columns their
+    // axis labels shrank to a few pixels (1024-px projector screenshot). Each chart gets at least
+    // 32rem (labels about 11 px); the passes of a layer sit side by side where that fits.
     html! {
         <section class="card" aria-labelledby="dense-h">
             <h2 id="dense-h">{ "Dense layers: agreement per unit" }</h2>
             <p class="explain">
                 { "Dense layers have no positions, so each unit gets one agreement value: a bar above 0 agrees with the global query, below 0 disagrees. In the class layer (logits) each bar is a class; the predicted class of that pass is highlighted, as in Fig. 3 of the GAttANet paper." }
             </p>
-            { pass_grid(app, ctx, &passes, heads, "14rem", "1fr", |p, c| {
-                let l = dense[c];
-                let pass = &insp.passes[p];
-                let layer = &pass.layers[l];
-                let is_logits = layer.name == "logits";
-                let chart = app.cached(format!("d-{p}-{l}"), || {
-                    let names = is_logits.then_some(insp.classes.as_slice());
-                    let hl = if is_logits { pass.top.first().map(|t| t.index) } else { None };
-                    dense_agreement_chart_svg(layer, names, hl)
-                });
+            { for dense.iter().map(|&l| {
+                let layer0 = &insp.passes[0].layers[l];
+                let n = layer0.shape.first().copied().unwrap_or(0);
+                let what = if layer0.name == "logits" { format!("{n} classes") } else { format!("{n} units") };
                 html! {
-                    <figure class={classes!("map-cell", "dense-cell", (p == app.view.pass).then_some("selected"))}
-                        data-testid="agreement-map" data-layer={layer.name.clone()} data-pass={p.to_string()} data-kind="dense"
-                        role="img" aria-label={format!("Agreement of each unit of {} in pass {p}", layer.name)}>
-                        { svg(&chart) }
-                    </figure>
+                    <div class="dense-layer">
+                        <h3 class="dense-head">{ layer0.name.clone() }<span>{ format!(" · {what}") }</span></h3>
+                        <div class="dense-row">
+                            { for passes.iter().map(|&p| {
+                                let pass = &insp.passes[p];
+                                let layer = &pass.layers[l];
+                                let is_logits = layer.name == "logits";
+                                let chart = app.cached(format!("d-{p}-{l}"), || {
+                                    let names = is_logits.then_some(insp.classes.as_slice());
+                                    let hl = if is_logits { pass.top.first().map(|t| t.index) } else { None };
+                                    dense_agreement_chart_svg(layer, names, hl)
+                                });
+                                let selected = p == app.view.pass;
+                                html! {
+                                    <div class="dense-item">
+                                        <button class={classes!("pass-head", "inline", selected.then_some("selected"))}
+                                            aria-pressed={selected.to_string()} aria-label={format!("Select pass {p}")}
+                                            onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
+                                            <strong>{ format!("Pass {p}") }</strong>
+                                            <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
+                                        </button>
+                                        <figure class={classes!("map-cell", "dense-cell", selected.then_some("selected"))}
+                                            data-testid="agreement-map" data-layer={layer.name.clone()} data-pass={p.to_string()} data-kind="dense"
+                                            role="img" aria-label={format!("Agreement of each unit of {} in pass {p}", layer.name)}>
+                                            { svg(&chart) }
+                                        </figure>
+                                    </div>
+                                }
+                            }) }
+                        </div>
+                    </div>
                 }
             }) }
         </section>
@@ -782,7 +804,7 @@ fn attention_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
         .collect();
     let (min, max) = ("8rem", "17rem");
     html! {
-        <section class="card" aria-labelledby="att-h">
+        <section class={classes!("card", app.tour_class(Target::Attention))} aria-labelledby="att-h">
             <h2 id="att-h">{ "Class attention: what the class token gathers from" }</h2>
             <p class="explain">
                 { "This model has no average pooling at the end. Instead a learned " }<b>{ "class token" }</b>
@@ -890,7 +912,7 @@ fn learn_card(app: &App) -> Html {
                     <h3>{ "The class token (attention pooling)" }</h3>
                     <p>{ "PatchConvNet-style models replace the final average pooling with a learned class token that attends over all patches. Its attention weights per head show which patches it gathers information from to decide the class." }</p>
                 </div>
-                <div class="caveat">
+                <div class={classes!("caveat", app.tour_class(Target::Caveat))}>
                     <h3>{ "Attention is not an explanation" }</h3>
                     <p>{ "These maps show what the attention mechanism computed, not why the network decided. A region can agree strongly and hardly matter for the prediction, and the other way round. Use them to ask questions, not as proof." }</p>
                 </div>
