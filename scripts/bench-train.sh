@@ -74,9 +74,9 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "== ours (candle)"
 RAYON_NUM_THREADS=$THREADS "$BIN" bench --train "${cfg_args[@]}" --batch "$BATCH" --rounds "$ROUNDS" --warmup "$WARMUP" --json "$out/ours.json"
-echo "== PyTorch"
+echo "== PyTorch (after checking that its models give our logits on the same weights)"
 OMP_NUM_THREADS=$THREADS "$PY" scripts/bench_train_torch.py "${cfg_args[@]}" --batch "$BATCH" --threads "$THREADS" \
-  --rounds "$ROUNDS" --warmup "$WARMUP" --json "$out/torch.json"
+  --rounds "$ROUNDS" --warmup "$WARMUP" --json "$out/torch.json" --parity "$BIN"
 
 echo "== images/s, batch $BATCH, $THREADS threads, load average $(cut -d' ' -f1-3 /proc/loadavg) (ratio = ours / PyTorch, goal >= 1.0)"
 "$PY" - "$out/ours.json" "$out/torch.json" <<'EOF'

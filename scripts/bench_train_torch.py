@@ -14,6 +14,8 @@ statistics per pass. Loss: label-smoothed cross-entropy on the last pass (+ aux 
 earlier passes); SGD Nesterov 0.9 with weight decay on weights, keys and queries; clipping at 5.
 
 Usage: bench_train_torch.py --config A.json --config B.json --batch 128 --threads 2 [--json OUT]
+       [--parity target/release/gattanet]   (first: same weights and image, logits of every pass
+                                              must match our `gattanet inspect`)
 """
 import argparse
 import json
@@ -182,6 +184,79 @@ class Bench:
         return time.perf_counter() - t
 
 
+def load_safetensors(path):
+    """name -> float32 tensor, for f32/f16/bf16 files (the format: u64 header size, JSON, data)."""
+    import struct
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+    dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = meta["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[a:b]), dtype=dtypes[meta["dtype"]]).float().reshape(meta["shape"])
+    return out
+
+
+def write_png(path, w, h, rgb):
+    import struct
+    import zlib
+    rows = b"".join(b"\x00" + bytes(rgb[y * w * 3:(y + 1) * w * 3]) for y in range(h))
+    chunk = lambda kind, body: struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def parity(gattanet, config_path, work):
+    """Same weights, same image: our `gattanet inspect` logits per pass against this model's (eval mode)."""
+    import os
+    import subprocess
+    with open(config_path) as f:
+        cfg = json.load(f)
+    if cfg.get("attention"):
+        cfg["attention"]["alpha_init"] = 0.5  # make the modulation matter
+    os.makedirs(work, exist_ok=True)
+    cfg_file, model_dir, out_dir, png = (os.path.join(work, n) for n in ("config.json", "model", "out", "probe.png"))
+    with open(cfg_file, "w") as f:
+        json.dump(cfg, f)
+    (h, w) = cfg["input"]["size"]
+    rgb = [(x * 7 + y * 3 + c * 50) % 256 for y in range(h) for x in range(w) for c in range(3)]
+    write_png(png, w, h, rgb)
+    subprocess.run([gattanet, "init", "--config", cfg_file, "--out", model_dir], check=True, capture_output=True)
+    subprocess.run([gattanet, "inspect", png, "--model", model_dir, "--out", out_dir], check=True, capture_output=True)
+    with open(os.path.join(out_dir, "probe", "inspection.json")) as f:
+        ours = [torch.tensor(p["logits"]) for p in json.load(f)["passes"]]
+    t = load_safetensors(os.path.join(model_dir, "model.safetensors"))
+    m = Toy(cfg)
+    names = {f"convs.{i}.weight": f"backbone.conv{i + 1}.conv.weight" for i in range(3)}
+    for i in range(3):
+        names[f"bns.{i}.weight"], names[f"bns.{i}.bias"] = f"backbone.conv{i + 1}.bn.weight", f"backbone.conv{i + 1}.bn.bias"
+        for p in range(m.passes):
+            names[f"bns.{i}.mean{p}"] = f"backbone.conv{i + 1}.bn.stats{p}.mean"
+            names[f"bns.{i}.var{p}"] = f"backbone.conv{i + 1}.bn.stats{p}.var"
+    for k in ("fc1", "fc2"):
+        names[f"{k}.weight"], names[f"{k}.bias"] = f"head.{k}.weight", f"head.{k}.bias"
+    sites = [n for n, on in zip(["conv1", "conv2", "conv3", "fc1", "logits"], m.attended) if on]
+    for l, site in enumerate(sites):
+        for ours_name, theirs in (("key", "keys"), ("query", "queries"), ("alpha", "alphas")):
+            names[f"{theirs}.{l}"] = f"gatta.{site}.{ours_name}"
+    state = {k: t[v] for k, v in names.items()}
+    m.load_state_dict(state, strict=True)
+    m.eval()
+    mean, std = torch.tensor(cfg["input"]["mean"]), torch.tensor(cfg["input"]["std"])
+    x = (torch.tensor(rgb, dtype=torch.float32).reshape(h, w, 3) / 255 - mean) / std
+    with torch.no_grad():
+        theirs = m(x.permute(2, 0, 1).unsqueeze(0))
+    worst = max(float((a - b[0]).abs().max() / (a.abs().max() + 1e-6)) for a, b in zip(ours, theirs))
+    ok = len(ours) == len(theirs) and worst < 1e-3
+    print(f"parity {cfg['name']}: {len(ours)} pass(es), logits max relative difference {worst:.1e} {'OK' if ok else 'MISMATCH'}")
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", action="append", required=True)
@@ -191,7 +266,13 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--nchw", action="store_true", help="default memory layout instead of channels-last")
     ap.add_argument("--json")
+    ap.add_argument("--parity", metavar="GATTANET", help="first check the models against this gattanet binary's inspect")
     a = ap.parse_args()
+    if a.parity:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            if not all([parity(a.parity, p, f"{tmp}/{i}") for i, p in enumerate(a.config)]):
+                raise SystemExit("the PyTorch models do not match ours")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     benches = [Bench(p, a.batch, not a.nchw) for p in a.config]
