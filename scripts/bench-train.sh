@@ -9,7 +9,7 @@
 # (default ~/.cache/gattanet-bench), from PyPI only, CPU use only: the torch wheel without its
 # dependency list, its few pure-Python dependencies, and from the NVIDIA wheels only the shared
 # libraries that torch's libraries name as needed (the loader wants them present; nothing calls
-# them on the CPU). That downloads about 2.3 GB once and keeps about 2.6 GB; later runs skip it.
+# them on the CPU). That downloads about 2.3 GB once and keeps about 3.1 GB; later runs skip it.
 # Not part of scripts/test.sh: a benchmark, not a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
