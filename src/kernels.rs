@@ -6,7 +6,10 @@
 //! - [`conv2d`]: im2col + one large matrix product, so forward and both gradients are GEMMs;
 //! - [`max_pool_3s2`]: max-pool 3x3 stride 2 whose backward routes the gradient to the first max;
 //! - [`batch_norm_train`]: BatchNorm with batch statistics in two passes, and its closed-form
-//!   backward, returning the batch mean and variance for the running statistics.
+//!   backward, returning the batch mean and variance for the running statistics;
+//!   [`batch_norm_relu_train`] is the same followed by a ReLU in the same pass. A separate ReLU
+//!   node costs candle about six passes over the map in the backward (a zero map, a comparison,
+//!   a conversion, a product, a zero-filled gradient buffer and a sum).
 //!
 //! All are plain Rust on `f32` slices, parallel on candle's CPU worker pool, CPU only, and tested against the
 //! composed candle forms (values and gradients).
@@ -227,7 +230,7 @@ impl CustomOp2 for Conv2dOp {
         Ok((CpuStorage::F32(y), Shape::from((g.b, o, ho, wo))))
     }
 
-    fn bwd(&self, _x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = self.g;
         let (o, (ho, wo)) = (self.out_channels, g.out());
         let col = self.col.lock().expect("col lock").clone();
@@ -235,6 +238,9 @@ impl CustomOp2 for Conv2dOp {
         let dev = grad.device();
         let gm = Tensor::from_vec(with_f32(grad, |d| Ok(swap_outer(d, g.b, o, ho * wo)))?, (o, g.cols()), dev)?;
         let dw = gm.matmul(&col.t()?)?.reshape(w.shape())?;
+        if !x.track_op() {
+            return Ok((None, Some(dw))); // the input image of the first layer: no gradient wanted
+        }
         let dcol = w.detach().reshape((o, g.rows()))?.t()?.matmul(&gm)?;
         let dx = with_f32(&dcol, |c| Ok(col2im(c, g)))?;
         Ok((Some(Tensor::from_vec(dx, (g.b, g.c, g.h, g.w), dev)?), Some(dw)))
@@ -347,6 +353,8 @@ type Stats = Arc<Mutex<Option<(Vec<f32>, Vec<f32>)>>>;
 
 struct BatchNormTrain {
     eps: f64,
+    /// Apply a ReLU to the output (and mask the gradient by output > 0, as PyTorch's ReLU does).
+    relu: bool,
     stats: Stats,
     /// Mean and 1/√(var + eps) of the forward, for the backward.
     saved: Mutex<(Vec<f32>, Vec<f32>)>,
@@ -412,12 +420,19 @@ impl CustomOp3 for BatchNormTrain {
         let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * invstd[ch]).collect();
         let shift: Vec<f32> = (0..c).map(|ch| beta[ch] - mean[ch] * scale[ch]).collect();
         let mut y = uninit(x.len());
+        let relu = self.relu;
         par_blocks(&mut y, hw, |p0, planes| {
             for (pi, out) in planes.chunks_mut(hw).enumerate() {
                 let p = p0 + pi;
                 let (k, d) = (scale[p % c], shift[p % c]);
-                for (o, &v) in out.iter_mut().zip(plane(p)) {
-                    *o = v * k + d;
+                if relu {
+                    for (o, &v) in out.iter_mut().zip(plane(p)) {
+                        *o = (v * k + d).max(0.0);
+                    }
+                } else {
+                    for (o, &v) in out.iter_mut().zip(plane(p)) {
+                        *o = v * k + d;
+                    }
                 }
             }
         });
@@ -431,7 +446,7 @@ impl CustomOp3 for BatchNormTrain {
         x: &Tensor,
         gamma: &Tensor,
         _beta: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (b, c, h, w) = x.dims4()?;
@@ -440,6 +455,25 @@ impl CustomOp3 for BatchNormTrain {
         let gamma_v = gamma.flatten_all()?.to_vec1::<f32>()?;
         let saved = self.saved.lock().expect("saved lock");
         let (mean, invstd) = (&saved.0, &saved.1);
+        // With the ReLU: the gradient reaching the normalisation, dy where the output is positive.
+        let masked = if self.relu {
+            let dy = with_f32(grad, |g| {
+                with_f32(res, |r| {
+                    let mut dy = uninit(g.len());
+                    par_blocks(&mut dy, hw, |p0, planes| {
+                        let range = p0 * hw..p0 * hw + planes.len();
+                        for ((o, &gv), &rv) in planes.iter_mut().zip(&g[range.clone()]).zip(&r[range]) {
+                            *o = if rv > 0.0 { gv } else { 0.0 };
+                        }
+                    });
+                    Ok(dy)
+                })
+            })?;
+            Some(Tensor::from_vec(dy, grad.shape(), grad.device())?)
+        } else {
+            None
+        };
+        let grad = masked.as_ref().unwrap_or(grad);
         let (dx, dgamma, dbeta) = with_f32(x, |x| {
             with_f32(grad, |g| {
                 // Σ dy and Σ dy·(x − mean) per channel.
@@ -481,12 +515,22 @@ impl CustomOp3 for BatchNormTrain {
 /// Differentiable in x, γ and β (shape (C)). Also returns the batch mean and biased variance
 /// (C), detached, for the running statistics.
 pub fn batch_norm_train(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+    batch_norm_train_op(x, gamma, beta, eps, false)
+}
+
+/// [`batch_norm_train`] followed by a ReLU, as one op: the same values as `.relu()` on its output;
+/// the gradient flows where the output is positive.
+pub fn batch_norm_relu_train(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+    batch_norm_train_op(x, gamma, beta, eps, true)
+}
+
+fn batch_norm_train_op(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64, relu: bool) -> Result<(Tensor, Tensor, Tensor)> {
     let (_, c, _, _) = x.dims4()?;
     if gamma.elem_count() != c || beta.elem_count() != c {
         bail!("batch_norm_train: {c} channels but γ {:?} and β {:?}", gamma.dims(), beta.dims());
     }
     let stats: Stats = Arc::new(Mutex::new(None));
-    let op = BatchNormTrain { eps, stats: stats.clone(), saved: Mutex::new((Vec::new(), Vec::new())) };
+    let op = BatchNormTrain { eps, relu, stats: stats.clone(), saved: Mutex::new((Vec::new(), Vec::new())) };
     let y = x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
     let (mean, var) = stats.lock().expect("stats lock").take().expect("forward ran");
     let dev = x.device();

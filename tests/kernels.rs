@@ -51,6 +51,21 @@ fn conv2d_matches_candle_values_and_gradients() {
 }
 
 #[test]
+fn conv2d_on_a_plain_input_gives_the_weight_gradient_only() {
+    // The first layer's input is data, not a variable: its gradient is skipped, dw stays exact.
+    let x = probe(&[3, 4, 9, 8], 21);
+    let wt = var(&[5, 4, 3, 3], 22);
+    let want = x.conv2d(wt.as_tensor(), 1, 1, 1, 1).unwrap();
+    let got = kernels::conv2d(&x, wt.as_tensor(), 1, 1).unwrap();
+    let g = probe(want.dims(), 23);
+    let gw = (&want * &g).unwrap().sum_all().unwrap().backward().unwrap();
+    let gg = (&got * &g).unwrap().sum_all().unwrap().backward().unwrap();
+    let (a, e) = (gg.get(wt.as_tensor()).unwrap(), gw.get(wt.as_tensor()).unwrap());
+    assert!(maxdiff(a, e) < 1e-4 * scale(e), "dw differs by {}", maxdiff(a, e));
+    assert!(gg.get(&x).is_none());
+}
+
+#[test]
 fn conv2d_refuses_mismatched_shapes() {
     let x = probe(&[1, 3, 4, 4], 1);
     assert!(kernels::conv2d(&x, &probe(&[2, 4, 3, 3], 2), 1, 1).is_err());
@@ -124,3 +139,26 @@ fn batch_norm_matches_the_composed_form() {
     }
 }
 
+
+#[test]
+fn batch_norm_relu_matches_batch_norm_then_relu() {
+    for (b, c, h, w) in [(4, 3, 5, 5), (2, 6, 8, 7), (3, 4, 16, 16), (64, 2, 16, 16)] {
+        let x = Var::from_tensor(&probe(&[b, c, h, w], 11).affine(3.0, 0.5).unwrap()).unwrap();
+        let gamma = var(&[c], 12);
+        let beta = var(&[c], 13);
+        let (plain, m0, v0) = kernels::batch_norm_train(x.as_tensor(), gamma.as_tensor(), beta.as_tensor(), 1e-5).unwrap();
+        let want = plain.relu().unwrap();
+        let (got, m1, v1) = kernels::batch_norm_relu_train(x.as_tensor(), gamma.as_tensor(), beta.as_tensor(), 1e-5).unwrap();
+        assert_eq!(maxdiff(&got, &want), 0.0, "{:?}", (b, c, h, w));
+        assert_eq!((maxdiff(&m0, &m1), maxdiff(&v0, &v1)), (0.0, 0.0));
+        let zeros = want.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().filter(|&&v| v == 0.0).count();
+        assert!(zeros > 0 && zeros < want.elem_count(), "the ReLU must cut some values and keep others");
+        let g = probe(&[b, c, h, w], 14);
+        let ga = (&got * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (&want * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, t) in [("dx", x.as_tensor()), ("dgamma", gamma.as_tensor()), ("dbeta", beta.as_tensor())] {
+            let (a, e) = (ga.get(t).unwrap(), gb.get(t).unwrap());
+            assert!(maxdiff(a, e) < 1e-4 * scale(e), "{:?}: {name} differs by {}", (b, c, h, w), maxdiff(a, e));
+        }
+    }
+}

@@ -761,3 +761,55 @@ fn cli_train_eval_inspect() {
     let out = gattanet(&["eval", "--model", s(&out_dir), "--data", s(&tmp.path().join("missing"))]);
     assert!(!out.status.success() && text(&out).contains("does not exist"), "{}", text(&out));
 }
+
+#[test]
+fn train_step_updates_weights_and_both_passes_statistics() {
+    let cfg = toy_config();
+    let (model, varmap) = gattanet::train::init_seeded(&cfg, 1, &Device::Cpu).unwrap();
+    let opts = TrainOptions::default();
+    let mut optimizer = Optimizer::new(opts.optimizer, opts.weight_decay, &varmap.data().lock().unwrap());
+    // Deep copies: Var::set writes into the variables' storage.
+    let before: HashMap<String, Tensor> =
+        gattanet::model::io::varmap_tensors(&varmap).into_iter().map(|(k, t)| (k, t.copy().unwrap())).collect();
+    let x = Tensor::randn(0f32, 1.0, (8, 3, 16, 16), &Device::Cpu).unwrap();
+    let labels: Vec<u32> = (0..8).map(|i| i % 4).collect();
+    let r = run::train_step(&model, &mut optimizer, &x, &labels, &run::StepSettings::new(&cfg, &opts), 0.05).unwrap();
+    assert!(r.loss.is_finite() && r.grad_norm.is_finite() && r.grad_norm > 0.0);
+    assert_eq!(r.logits.dims(), &[8, 4]);
+    assert_eq!(optimizer.steps, 1);
+    let after = gattanet::model::io::varmap_tensors(&varmap);
+    let changed = |name: &str| {
+        let (a, b) = (&before[name], &after[name]);
+        (a - b).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0
+    };
+    for name in ["backbone.conv1.conv.weight", "head.fc2.bias", "gatta.conv2.key", "backbone.conv1.bn.stats0.mean", "backbone.conv1.bn.stats1.var"] {
+        assert!(changed(name), "{name} did not change");
+    }
+}
+
+#[test]
+fn cli_bench_train_times_both_models() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gatta = toy_config();
+    let plain = ModelConfig { name: "tiny-plain".into(), attention: None, ..toy_config() };
+    let mut args = vec!["bench".to_string(), "--train".into(), "--batch".into(), "4".into(), "--rounds".into(), "1".into()];
+    args.extend(["--warmup".into(), "1".into(), "--json".into(), tmp.path().join("out.json").display().to_string()]);
+    for cfg in [&plain, &gatta] {
+        let path = tmp.path().join(format!("{}.json", cfg.name));
+        std::fs::write(&path, cfg.to_json()).unwrap();
+        args.extend(["--config".into(), path.display().to_string()]);
+    }
+    let out = gattanet(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out.json")).unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, (name, passes)) in rows.iter().zip([("tiny-plain", 1), ("tiny", 2)]) {
+        assert_eq!((row["model"].as_str(), row["passes"].as_u64(), row["batch"].as_u64()), (Some(name), Some(passes), Some(4)));
+        for key in ["train_images_per_s", "forward_images_per_s"] {
+            let v = row[key].as_f64().unwrap();
+            assert!(v.is_finite() && v > 0.0, "{name}: {key} = {v}");
+        }
+    }
+    assert!(text(&out).contains("train img/s"), "{}", text(&out));
+}

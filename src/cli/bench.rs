@@ -30,11 +30,22 @@ pub struct Args {
     /// ms per full inspection next to candle's in the same run).
     #[arg(long, default_value = "cpu")]
     backend: String,
+    /// Time full training steps (forward of all passes, loss, backward, clipping, SGD update,
+    /// BatchNorm statistics) on synthetic batches, and the eval-mode forward, in images/s.
+    #[arg(long)]
+    train: bool,
+    /// With --train: untimed warm-up steps per model.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// With --train: also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let configs = configs(&args)?;
     match args.backend.as_str() {
+        "cpu" if args.train => train::run(&configs, &args.batch, args.rounds, args.warmup, args.json.as_deref()),
         "cpu" => run_cpu(&args, &configs),
         "gpu" => gpu::run(&configs, args.rounds),
         other => anyhow::bail!("unknown backend `{other}` (expected cpu or gpu)"),
@@ -118,6 +129,118 @@ fn interleaved(a: &Model, ra: &RunOptions, b: &Model, rb: &RunOptions, x: &Tenso
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// `--train`: images/s of the trainer's own step ([`crate::train::run::train_step`]) and of the
+/// eval-mode forward, per config and batch size.
+mod train {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use candle_core::{Device, Tensor};
+    use serde::Serialize;
+
+    use super::median;
+    use crate::model::{Model, ModelConfig, RunOptions};
+    use crate::train::run::{model_passes, train_step, StepSettings, TrainOptions};
+    use crate::train::{init_seeded, Optimizer};
+
+    #[derive(Serialize)]
+    struct Row {
+        model: String,
+        batch: usize,
+        threads: usize,
+        passes: usize,
+        train_images_per_s: f64,
+        forward_images_per_s: f64,
+        train_steps_timed: usize,
+    }
+
+    /// One model with its optimiser and a fixed synthetic batch.
+    struct Bench {
+        name: String,
+        model: Model,
+        optimizer: Optimizer,
+        settings: StepSettings,
+        x: Tensor,
+        labels: Vec<u32>,
+    }
+
+    impl Bench {
+        fn new(name: &str, cfg: &ModelConfig, batch: usize) -> anyhow::Result<Self> {
+            let opts = TrainOptions::default(); // SGD Nesterov, weight decay, label smoothing, clipping
+            let (model, varmap) = init_seeded(cfg, 0, &Device::Cpu)?;
+            let optimizer = Optimizer::new(opts.optimizer, opts.weight_decay, &varmap.data().lock().expect("varmap lock"));
+            let [h, w] = cfg.input.size;
+            let x = Tensor::randn(0f32, 1.0, (batch, cfg.input.channels, h, w), &Device::Cpu)?;
+            let labels = (0..batch).map(|i| (i % cfg.num_classes()) as u32).collect();
+            Ok(Bench { name: name.into(), model, optimizer, settings: StepSettings::new(cfg, &opts), x, labels })
+        }
+
+        /// Seconds for one training step (a small constant learning rate: the speed does not depend on it).
+        fn step(&mut self) -> anyhow::Result<f64> {
+            let t = Instant::now();
+            let r = train_step(&self.model, &mut self.optimizer, &self.x, &self.labels, &self.settings, 1e-3)?;
+            anyhow::ensure!(r.loss.is_finite(), "{}: the loss became {}", self.name, r.loss);
+            Ok(t.elapsed().as_secs_f64())
+        }
+
+        /// Seconds for the eval-mode forward of all passes.
+        fn forward(&self) -> anyhow::Result<f64> {
+            let t = Instant::now();
+            let run = RunOptions { passes: self.settings.passes, alphas: None, train: false, final_maps: false };
+            let out = self.model.run(&self.x, &run)?;
+            out.last().map(|o| o.logits.sum_all()).transpose()?; // force the result
+            Ok(t.elapsed().as_secs_f64())
+        }
+    }
+
+    /// The models take turns (one step each, round after round) so that a change in the machine's
+    /// load hits all of them alike; medians over `rounds` steps after `warmup` untimed ones.
+    pub fn run(configs: &[(String, ModelConfig)], batches: &[usize], rounds: usize, warmup: usize, json: Option<&Path>) -> anyhow::Result<()> {
+        crate::train::tune_allocator(); // as `gattanet train` does
+        let threads = candle_core::utils::get_num_threads();
+        println!("training step and eval forward on synthetic batches, candle CPU, {threads} thread(s); medians of {rounds} rounds after {warmup} warm-up steps");
+        println!("{:<16} {:>5} {:>6} {:>12} {:>12} {:>14}", "model", "batch", "passes", "train img/s", "ms/step", "forward img/s");
+        let mut rows = Vec::new();
+        for &batch in batches {
+            let mut benches = configs.iter().map(|(n, c)| Bench::new(n, c, batch)).collect::<anyhow::Result<Vec<_>>>()?;
+            let mut times = vec![(Vec::new(), Vec::new()); benches.len()];
+            for b in benches.iter_mut() {
+                for _ in 0..warmup {
+                    b.step()?;
+                }
+                b.forward()?;
+            }
+            for _ in 0..rounds.max(1) {
+                for (b, (tt, tf)) in benches.iter_mut().zip(times.iter_mut()) {
+                    tt.push(b.step()?);
+                    tf.push(b.forward()?);
+                }
+            }
+            for ((b, (mut tt, mut tf)), (_, cfg)) in benches.iter().zip(times).zip(configs) {
+                let (st, sf) = (median(&mut tt), median(&mut tf));
+                let row = Row {
+                    model: b.name.clone(),
+                    batch,
+                    threads,
+                    passes: model_passes(cfg),
+                    train_images_per_s: batch as f64 / st,
+                    forward_images_per_s: batch as f64 / sf,
+                    train_steps_timed: tt.len(),
+                };
+                println!(
+                    "{:<16} {:>5} {:>6} {:>12.1} {:>12.1} {:>14.1}",
+                    row.model, batch, row.passes, row.train_images_per_s, st * 1e3, row.forward_images_per_s
+                );
+                rows.push(row);
+            }
+        }
+        if let Some(path) = json {
+            std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// `--backend gpu`: the WebGPU engine next to candle on the same weights and input.

@@ -138,6 +138,17 @@ impl BatchNorm {
         x.broadcast_mul(&scale)?.broadcast_add(&shift)
     }
 
+    /// `forward` followed by a ReLU; one fused op when training on the CPU.
+    pub fn forward_relu(&self, x: &Tensor, ctx: Ctx) -> Result<Tensor> {
+        if ctx.train && x.device().is_cpu() {
+            let set = ctx.pass.min(self.means.len() - 1);
+            let (y, mean, var) = crate::kernels::batch_norm_relu_train(x, &self.weight, &self.bias, BN_EPS)?;
+            self.update_running(set, &mean, &var, x.elem_count() / x.dim(1)?)?;
+            return Ok(y);
+        }
+        self.forward(x, ctx)?.relu()
+    }
+
     /// Exponential moving average of batch statistics (unbiased variance, as PyTorch does).
     fn update_running(&self, set: usize, mean: &Tensor, var: &Tensor, n: usize) -> Result<()> {
         if !self.means[set].is_variable() {

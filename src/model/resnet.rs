@@ -24,6 +24,9 @@ impl ConvBn {
     fn forward(&self, x: &Tensor, ctx: Ctx) -> Result<Tensor> {
         self.bn.forward(&self.conv.forward(x)?, ctx)
     }
+    fn forward_relu(&self, x: &Tensor, ctx: Ctx) -> Result<Tensor> {
+        self.bn.forward_relu(&self.conv.forward(x)?, ctx)
+    }
     fn macs(&self, h: usize, w: usize) -> u64 {
         self.conv.macs(h.div_ceil(self.stride), w.div_ceil(self.stride))
     }
@@ -67,9 +70,9 @@ impl ResNet {
     }
 
     pub fn forward(&self, x: &Tensor, ctx: Ctx, tap: &mut Tap) -> Result<Tensor> {
-        let mut x = self.stem.forward(x, ctx)?.relu()?;
+        let mut x = self.stem.forward_relu(x, ctx)?;
         for block in &self.blocks {
-            let y = block.b.forward(&block.a.forward(&x, ctx)?.relu()?, ctx)?;
+            let y = block.b.forward(&block.a.forward_relu(&x, ctx)?, ctx)?;
             let skip = match &block.shortcut {
                 Some(s) => s.forward(&x, ctx)?,
                 None => x,

@@ -27,7 +27,7 @@ impl Toy {
     pub fn forward(&self, x: &Tensor, ctx: Ctx, tap: &mut Tap) -> Result<Tensor> {
         let mut x = x.clone();
         for (i, (conv, bn)) in self.layers.iter().enumerate() {
-            x = tap.site(bn.forward(&conv.forward(&x)?, ctx)?.relu()?)?;
+            x = tap.site(bn.forward_relu(&conv.forward(&x)?, ctx)?)?;
             if i < 2 {
                 x = max_pool_3s2(&x, ctx.train)?;
             }

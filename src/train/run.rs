@@ -241,7 +241,6 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
     let vars: HashMap<String, candle_core::Var> = varmap.data().lock().expect("varmap lock").clone();
     let mut optimizer = Optimizer::new(opts.optimizer, opts.weight_decay, &vars);
     let passes = model_passes(cfg);
-    let aux = cfg.attention.as_ref().map_or(0.0, |a| a.aux_loss_weight);
     let dtype = storage_dtype(job, &varmap);
 
     let n = train.len();
@@ -323,7 +322,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
     };
     let aug = opts.augmentation();
     let spec = &cfg.input;
-    let run_train = RunOptions { passes, alphas: None, train: true, final_maps: false };
+    let settings = StepSettings::new(cfg, opts);
     let interactive = job.progress && std::io::stderr().is_terminal();
 
     for epoch in start_epoch..end_epoch {
@@ -351,11 +350,8 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
             let idx = &perm[s * batch..(s + 1) * batch];
             let b = make_batch(train, idx, spec, Transform::Augment(&aug, &mut rng));
             let x = Tensor::from_slice(&b.x, b.shape, &device)?;
-            let logits: Vec<Tensor> = model.run(&x, &run_train)?.into_iter().map(|o| o.logits).collect();
-            let loss = passes_loss(&logits, &b.y, opts.label_smoothing, aux)?;
-            let loss_value = f64::from(loss.to_scalar::<f32>()?);
-            let step = epoch * steps_per_epoch + s;
-            lr = learning_rate(opts.schedule, opts.lr, opts.warmup, step, total_steps);
+            lr = learning_rate(opts.schedule, opts.lr, opts.warmup, epoch * steps_per_epoch + s, total_steps);
+            let StepResult { loss: loss_value, grad_norm: norm, logits } = train_step(&model, &mut optimizer, &x, &b.y, &settings, lr)?;
             if !loss_value.is_finite() {
                 bail!(
                     "the loss became {loss_value} at epoch {} step {} (lr {lr:.3e}); the last checkpoint is from epoch {epoch}. \
@@ -364,12 +360,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
                     s + 1
                 );
             }
-            let grads = loss.backward()?;
-            let mut g = optimizer.gradients(&grads)?;
-            drop(grads);
-            let norm = clip_grad_norm(&mut g, opts.clip);
-            optimizer.step(&g, lr)?;
-            let pred = super::eval::argmax(logits.last().expect("a pass"))?;
+            let pred = super::eval::argmax(&logits)?;
             correct += pred.iter().zip(&b.y).filter(|(a, b)| a == b).count();
             seen += b.y.len();
             loss_sum += loss_value;
@@ -466,6 +457,58 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
         println!("{} already finished all {} epochs", job.out.display(), opts.epochs);
     }
     Ok(metrics)
+}
+
+/// What one training step needs besides the model, the optimiser and the batch.
+#[derive(Debug, Clone)]
+pub struct StepSettings {
+    pub passes: usize,
+    pub label_smoothing: f64,
+    /// Weight of the earlier passes' loss.
+    pub aux: f64,
+    /// Maximum global gradient norm (0: no clipping).
+    pub clip: f64,
+}
+
+impl StepSettings {
+    pub fn new(config: &ModelConfig, opts: &TrainOptions) -> Self {
+        StepSettings {
+            passes: model_passes(config),
+            label_smoothing: opts.label_smoothing,
+            aux: config.attention.as_ref().map_or(0.0, |a| a.aux_loss_weight),
+            clip: opts.clip,
+        }
+    }
+}
+
+/// What one training step reports.
+pub struct StepResult {
+    pub loss: f64,
+    /// Global gradient norm before clipping (NaN when the loss was not finite).
+    pub grad_norm: f64,
+    /// Logits of the last pass (B, K).
+    pub logits: Tensor,
+}
+
+/// One training step on a batch x (B, C, H, W) with `labels`: all passes in train mode (which
+/// also updates the BatchNorm running statistics), the loss, backward, gradient clipping and the
+/// optimiser update at learning rate `lr`. A non-finite loss returns before the backward pass
+/// and leaves the weights untouched (the caller decides what to do).
+pub fn train_step(model: &Model, optimizer: &mut Optimizer, x: &Tensor, labels: &[u32], s: &StepSettings, lr: f64) -> Result<StepResult> {
+    let run = RunOptions { passes: s.passes, alphas: None, train: true, final_maps: false };
+    let mut logits: Vec<Tensor> = model.run(x, &run)?.into_iter().map(|o| o.logits).collect();
+    let loss = passes_loss(&logits, labels, s.label_smoothing, s.aux)?;
+    let loss_value = f64::from(loss.to_scalar::<f32>()?);
+    let last = logits.pop().expect("a pass");
+    if !loss_value.is_finite() {
+        return Ok(StepResult { loss: loss_value, grad_norm: f64::NAN, logits: last });
+    }
+    let grads = loss.backward()?;
+    let mut g = optimizer.gradients(&grads)?;
+    drop(grads);
+    let grad_norm = clip_grad_norm(&mut g, s.clip);
+    optimizer.step(&g, lr)?;
+    Ok(StepResult { loss: loss_value, grad_norm, logits: last })
 }
 
 fn set_test_result(metrics: &mut Metrics, r: &EvalResult) {
