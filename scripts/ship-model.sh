@@ -5,6 +5,7 @@
 #   RUN_DIR      a `gattanet train --out` directory (config.json, model.safetensors, metrics.json)
 #   NAME         folder under www/models/ and the name shown in the picker and in links
 #   DATA         the data set for the evaluation [default: /work/scratch/cifar10/cifar10-jpg]
+# Env: NOISE=0,0.05,0.1  noise levels of the evaluation [default: eval's, 0 to 0.2]
 #
 # Writes www/models/NAME/{config.json, model.safetensors, training.json, eval.json, eval.png}:
 # f16 when the file stays within 5 MB, else int8 with per-row scales; eval.json is the accuracy
@@ -14,7 +15,7 @@
 set -Eeuo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-[ $# -ge 3 ] || { sed -n 2,14p "$0"; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,15p "$0"; exit 2; }
 RUN="$1" NAME="$2" DESC="$3" DATA="${4:-/work/scratch/cifar10/cifar10-jpg}"
 BIN="${GATTANET_BIN:-target/release/gattanet}"
 [ -x "$BIN" ] || cargo build --release --locked --bin gattanet
@@ -25,7 +26,7 @@ dtype=f16; [ $((2 * params)) -le 5000000 ] || dtype=int8
 rm -rf "$OUT"
 "$BIN" convert --model "$RUN" --out "$OUT" --dtype "$dtype"
 cp "$RUN/metrics.json" "$OUT/training.json"
-"$BIN" eval --model "$OUT" --data "$DATA" --json "$OUT/eval.json"
+"$BIN" eval --model "$OUT" --data "$DATA" --json "$OUT/eval.json" ${NOISE:+--noise "$NOISE"}
 
 node - "$NAME" "$DESC" "$dtype" <<'EOF'
 const fs = require('fs');
