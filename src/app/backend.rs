@@ -71,6 +71,8 @@ impl Requested {
 pub struct Engine {
     pub backend: Backend,
     pub reason: String,
+    /// The browser offers a WebGPU adapter (software ones included), so WebGPU can be forced.
+    pub webgpu: bool,
 }
 
 /// Whether `navigator.gpu` exists in this context (window or worker). Without it there is no

@@ -17,7 +17,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use super::backend::{webgpu_present, Backend, Engine, Requested};
 use super::protocol::{decode, encode, Reply, Request, Stage};
-use crate::gpu::{self, AdapterSummary, GpuError};
+use crate::gpu::{self, AdapterSummary, DeviceOptions, GpuError, Preference};
 use crate::inspect::{InspectOptions, Inspection};
 use crate::model::{io, ModelConfig};
 use crate::preprocess::{preprocess, Prepared};
@@ -36,6 +36,8 @@ struct Loaded {
     weights: Vec<u8>,
     requested: Requested,
     exec: gpu::Backend,
+    /// The browser offers a WebGPU adapter (the page's toggle offers WebGPU only then).
+    webgpu: bool,
 }
 
 #[derive(Default)]
@@ -182,33 +184,52 @@ async fn load(config: &str, weights: Vec<u8>, requested: Requested) -> Result<(L
     if weights.is_empty() {
         return Err("the weights file is empty".into());
     }
-    let (exec, notice) = open(&config, &weights, requested).await.map_err(|e| e.to_string())?;
-    Ok((Loaded { config, weights, requested, exec }, notice))
+    let Opened { exec, notice, webgpu } = open(&config, &weights, requested).await.map_err(|e| e.to_string())?;
+    Ok((Loaded { config, weights, requested, exec, webgpu }, notice))
+}
+
+/// A model opened on an engine.
+struct Opened {
+    exec: gpu::Backend,
+    /// For the page when WebGPU was asked for explicitly and could not be had (Auto falling
+    /// back to the CPU is expected, not news).
+    notice: Option<String>,
+    /// Whether the browser offers a WebGPU adapter at all.
+    webgpu: bool,
 }
 
 /// The model on the engine `requested` asks for. Only a model error (bad config or weights)
-/// fails: any GPU problem ends on the CPU with the reason, plus a notice for the page when
-/// WebGPU was asked for explicitly (Auto falling back is expected, not news).
-async fn open(config: &ModelConfig, weights: &[u8], requested: Requested) -> Result<(gpu::Backend, Option<String>), GpuError> {
-    let unavailable = |why: &str| {
+/// fails: any GPU problem ends on the CPU, with the reason.
+async fn open(config: &ModelConfig, weights: &[u8], requested: Requested) -> Result<Opened, GpuError> {
+    // Found before any device is opened, so the common reasons read plainly in the badge (wgpu's
+    // own "no adapter" error lists every backend it was not compiled with).
+    let adapter = if !webgpu_present() {
+        Err("this browser has no WebGPU")
+    } else {
+        gpu::probe_adapter(&DeviceOptions::default()).await.map_err(|e| {
+            web_sys::console::info_1(&format!("worker: {e}").into());
+            "the browser offers no WebGPU adapter"
+        })
+    };
+    let webgpu = adapter.is_ok();
+    let fallback = |why: String| -> Result<Opened, GpuError> {
         let notice = (requested == Requested::WebGpu)
             .then(|| format!("WebGPU was requested, but {why}. The model runs on the CPU instead."));
-        (format!("{why}, so the CPU runs the model"), notice)
+        Ok(Opened { exec: on_cpu(config, weights, why)?, notice, webgpu })
     };
-    if requested != Requested::Cpu && !webgpu_present() {
-        // Checked here rather than left to wgpu, for a plain reason (and no adapter request).
-        let (reason, notice) = unavailable("this browser has no WebGPU (navigator.gpu is missing)");
-        return Ok((on_cpu(config, weights, reason)?, notice));
-    }
-    match requested {
-        Requested::WebGpu => match gpu::Backend::load(config, weights, requested.preference()).await {
-            Err(e) if !matches!(e, GpuError::Model(_)) => {
-                let (reason, notice) = unavailable(&format!("WebGPU could not be used ({e})"));
-                Ok((on_cpu(config, weights, reason)?, notice))
-            }
-            other => Ok((other?, None)),
+    match (requested, adapter) {
+        (Requested::Cpu, _) => {
+            Ok(Opened { exec: gpu::Backend::load(config, weights, Preference::Cpu).await?, notice: None, webgpu })
+        }
+        (_, Err(why)) => fallback(why.into()),
+        (Requested::Auto, Ok(a)) if a.software => {
+            fallback("only a software WebGPU adapter is available, slower than the CPU".into())
+        }
+        // Auto falls back to the CPU inside `load` (device, limit or shader errors, with the reason).
+        _ => match gpu::Backend::load(config, weights, requested.preference()).await {
+            Err(e) if !matches!(e, GpuError::Model(_)) => fallback(format!("WebGPU could not be used ({e})")),
+            other => Ok(Opened { exec: other?, notice: None, webgpu }),
         },
-        Requested::Auto | Requested::Cpu => Ok((gpu::Backend::load(config, weights, requested.preference()).await?, None)),
     }
 }
 
@@ -228,10 +249,15 @@ async fn run(model: &mut Loaded, input: &[f32], options: &InspectOptions) -> Res
     };
     let lost = error.is_device_lost() || matches!(&model.exec, gpu::Backend::Gpu(g) if g.lost().is_some());
     let (exec, message) = if lost {
-        let (exec, _) = open(&model.config, &model.weights, model.requested).await?;
+        let Opened { exec, webgpu, .. } = open(&model.config, &model.weights, model.requested).await?;
+        model.webgpu = webgpu;
+        let why = match &error {
+            GpuError::DeviceLost(why) => why.trim_end_matches('.').to_string(),
+            other => other.to_string(),
+        };
         let message = match &exec {
-            gpu::Backend::Gpu(_) => format!("The GPU device was lost ({error}); a new one was opened."),
-            gpu::Backend::Cpu { .. } => format!("The GPU device was lost ({error}) and could not be reopened: the model runs on the CPU now."),
+            gpu::Backend::Gpu(_) => format!("The GPU device was lost ({why}); a new one was opened."),
+            gpu::Backend::Cpu { .. } => format!("The GPU device was lost ({why}) and could not be reopened: the model runs on the CPU now."),
         };
         (exec, message)
     } else {
@@ -249,22 +275,23 @@ fn engine_of(model: &Loaded) -> Engine {
     match &model.exec {
         gpu::Backend::Gpu(engine) => {
             let asked = if model.requested == Requested::WebGpu { "requested with ?backend=webgpu; " } else { "" };
-            Engine { backend: Backend::WebGpu, reason: format!("{asked}running on {}", adapter_words(engine.adapter())) }
+            Engine { backend: Backend::WebGpu, reason: format!("{asked}running on {}", adapter_words(engine.adapter())), webgpu: true }
         }
         gpu::Backend::Cpu { reason, .. } => {
             let reason = if model.requested == Requested::Cpu { "requested with ?backend=cpu".to_string() } else { reason.clone() };
-            Engine { backend: Backend::Cpu, reason }
+            Engine { backend: Backend::Cpu, reason, webgpu: model.webgpu }
         }
     }
 }
 
 /// The adapter in words: browsers often hide its name (privacy), so say what is known.
 fn adapter_words(a: &AdapterSummary) -> String {
-    let name = if a.name.trim().is_empty() { "the browser's GPU adapter".to_string() } else { a.name.clone() };
     if a.software {
-        format!("{name} (a software adapter, slower than a real GPU)")
+        "a software adapter (slower than a real GPU)".into()
+    } else if a.name.trim().is_empty() {
+        "the GPU".into()
     } else {
-        name
+        a.name.clone()
     }
 }
 

@@ -428,6 +428,7 @@ await check('?backend=webgpu without WebGPU shows a message and falls back to th
   assert(await p.locator(T('notice')).isVisible(), 'no visible message about the missing WebGPU');
   const msg = await p.locator(T('notice')).textContent();
   assert(/WebGPU was requested/.test(msg) && /CPU/.test(msg), `message: ${msg}`);
+  assert(await p.locator(T('backend-toggle')).count() === 0, 'the badge offers WebGPU, which this browser lacks');
   assert((await p.locator(T('prediction')).textContent()).trim().length > 0, 'no prediction');
   const s = await mapStats(p);
   assert(s.count > 0 && s.count === L * s.passes.length, `maps missing: ${JSON.stringify(s)}`);
@@ -516,7 +517,7 @@ await check('Auto keeps the CPU on a software WebGPU adapter; the toggle switche
   assert(p.url().includes('backend=webgpu'), `URL: ${p.url()}`);
   assert((await p.locator(T('prediction')).textContent()) === pred, 'the prediction changed with the engine');
   assert(/with WebGPU/.test(await p.locator('.timing').textContent()), 'the timing does not name WebGPU');
-  await screenshot(p, 'webgpu-badge.png', { clip: { x: 0, y: 0, width: 1440, height: 120 } });
+  await screenshot(p, 'webgpu-badge.png', { clip: { x: 0, y: 0, width: 1440, height: 210 } });
   await p.locator(T('backend-toggle')).click();
   await p.waitForFunction(() => document.querySelector('[data-testid="backend"]')?.textContent === 'CPU', null, { timeout: 60_000 });
   await waitReady(p);

@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{Blob, BlobPropertyBag, File, KeyboardEvent, MediaStream, Url};
 use yew::prelude::*;
 
-use super::backend::{self, Engine, Requested};
+use super::backend::{Engine, Requested};
 use super::bridge::{js_text, Bridge, Heard};
 use super::export;
 use super::fetch::{self, ModelEntry};
@@ -159,8 +159,6 @@ pub struct App {
     requested: Requested,
     /// The engine the worker runs the model on, as it last reported (None before any model).
     engine: Option<Engine>,
-    /// `navigator.gpu` exists on the page (the toggle offers WebGPU only then).
-    webgpu: bool,
     bridge: Option<Bridge>,
     worker_ready: bool,
     worker_generation: u32,
@@ -640,7 +638,6 @@ impl Component for App {
             url_state,
             requested,
             engine: None,
-            webgpu: backend::webgpu_present(),
             bridge: None,
             worker_ready: false,
             worker_generation: 0,

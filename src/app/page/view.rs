@@ -90,10 +90,10 @@ fn header(app: &App, ctx: &Ctx) -> Html {
         None => ("…", "choosing the engine".to_string()),
     };
     // The toggle forces the other engine (kept in the URL as ?backend=); WebGPU is offered only
-    // where the browser has it. Not while a model is being loaded: that load would be dropped.
-    let toggle = match app.engine.as_ref().map(|e| e.backend) {
-        Some(Backend::WebGpu) => Some(("Use CPU", Requested::Cpu)),
-        Some(Backend::Cpu) if app.webgpu => Some(("Try WebGPU", Requested::WebGpu)),
+    // where the worker found an adapter. Not while a model is being loaded: that load would be dropped.
+    let toggle = match &app.engine {
+        Some(e) if e.backend == Backend::WebGpu => Some(("Use CPU", Requested::Cpu)),
+        Some(e) if e.webgpu => Some(("Try WebGPU", Requested::WebGpu)),
         _ => None,
     };
     html! {
