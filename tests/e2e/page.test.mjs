@@ -447,10 +447,14 @@ async function gpuPage(query) {
   });
   const ctx = await gpuBrowser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
   const p = await newPage(ctx);
+  const t0 = Date.now();
   await p.goto(BASE + query);
   await waitReady(p, 120_000);
+  p.readyMs = Date.now() - t0;
   return p;
 }
+/** The model's build time in the worker, as the model card shows it ("ready in N ms"). */
+const buildMs = async (p) => Number((await p.locator('dd', { hasText: 'ready in' }).textContent()).match(/ready in (\d+) ms/)[1]);
 async function inspectionJson(p) {
   const [dl] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'Save JSON' }).click()]);
   return JSON.parse(fs.readFileSync(await dl.path(), 'utf8'));
@@ -487,7 +491,8 @@ for (const model of manifest.slice(0, 2)) {
     const gpu = await gpuPage(q + '&backend=webgpu');
     assert((await cpu.locator(T('backend')).textContent()) === 'CPU', 'CPU page badge');
     assert((await gpu.locator(T('backend')).textContent()) === 'WebGPU', `badge: ${await gpu.locator('.badge.engine').getAttribute('title')}`);
-    assert(await gpu.locator(T('error')).count() === 0, `error: ${await gpu.locator(T('error')).textContent().catch(() => '')}`);
+    const shownError = await gpu.locator(T('error')).allTextContents();
+    assert(shownError.length === 0, `error: ${shownError}`);
     const [pc, pg] = [await cpu.locator(T('prediction')).textContent(), await gpu.locator(T('prediction')).textContent()];
     assert(pc === pg, `top-1 differs: CPU ${pc}, WebGPU ${pg}`);
     const [sc, sg] = [await mapStats(cpu), await mapStats(gpu)];
@@ -497,8 +502,9 @@ for (const model of manifest.slice(0, 2)) {
     assert(err < 1e-3, `WebGPU vs CPU inspection.json: max relative difference ${err.toExponential(2)}`);
     const [c1, g1] = [await runMs(cpu), await runMs(gpu)];
     const [c2, g2] = [await rerunMs(cpu), await rerunMs(gpu)];
-    console.log(`        top-1 ${pg}, ${sg.count} agreement maps, max rel diff ${err.toExponential(2)}; ` +
-      `run ms CPU ${c1} then ${c2}, WebGPU (SwiftShader) ${g1} then ${g2}`);
+    console.log(`        top-1 ${pg}, ${sg.count} agreement maps, max rel diff ${err.toExponential(2)}\n` +
+      `        CPU:    page ready ${cpu.readyMs} ms, model built in ${await buildMs(cpu)} ms, inspect ${c1} ms then ${c2} ms\n` +
+      `        WebGPU: page ready ${gpu.readyMs} ms, model built in ${await buildMs(gpu)} ms, inspect ${g1} ms then ${g2} ms (SwiftShader)`);
     if (model === manifest[0]) await screenshot(gpu, 'webgpu.png');
     await cpu.context().close();
     await gpu.context().close();
