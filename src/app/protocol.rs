@@ -10,7 +10,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::inspect::{InspectOptions, Inspection};
 use crate::preprocess::Crop;
 
-use super::backend::{Engine, Requested};
+use super::backend::{Backend, Engine, Requested};
 
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +58,8 @@ pub enum Reply {
         /// Milliseconds spent decoding and preprocessing (0 when reused) and running the passes.
         decode_ms: f64,
         run_ms: f64,
+        /// The engine that computed it (the engine can change under a loaded model).
+        backend: Backend,
     },
     Failed { seq: u32, stage: Stage, message: String },
     /// The worker's Rust code panicked; the page restarts it.

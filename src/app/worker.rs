@@ -170,6 +170,7 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
                         original_size: [p.original_size.0, p.original_size.1],
                         decode_ms: if reuse { 0.0 } else { t1 - t0 },
                         run_ms: now() - t1,
+                        backend: if model.exec.is_gpu() { Backend::WebGpu } else { Backend::Cpu },
                     };
                     post(&reply, Some(p.view.as_raw()));
                 }

@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{Blob, BlobPropertyBag, File, KeyboardEvent, MediaStream, Url};
 use yew::prelude::*;
 
-use super::backend::{Engine, Requested};
+use super::backend::{Backend, Engine, Requested};
 use super::bridge::{js_text, Bridge, Heard};
 use super::export;
 use super::fetch::{self, ModelEntry};
@@ -75,6 +75,8 @@ pub struct Shown {
     pub original: [u32; 2],
     pub decode_ms: f64,
     pub run_ms: f64,
+    /// The engine that computed it.
+    pub backend: Backend,
 }
 
 /// The model the worker holds (kept whole so a restarted worker gets it back without a download).
@@ -373,7 +375,7 @@ impl App {
                     }
                 }
             }
-            Reply::Inspected { seq, inspection, view, crop, original_size, decode_ms, run_ms, .. } => {
+            Reply::Inspected { seq, inspection, view, crop, original_size, decode_ms, run_ms, backend, .. } => {
                 if self.inflight.as_ref().is_none_or(|j| j.seq != seq) {
                     return false;
                 }
@@ -399,6 +401,7 @@ impl App {
                             original: original_size,
                             decode_ms,
                             run_ms,
+                            backend,
                         });
                         self.error = None;
                         self.hover = None;

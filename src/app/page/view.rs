@@ -301,10 +301,9 @@ fn run_card(app: &App, ctx: &Ctx) -> Html {
     });
     let timing = app.shown.as_ref().map(|s| {
         let decode = if s.decode_ms > 0.0 { format!(" + {:.0} ms to decode the image", s.decode_ms) } else { String::new() };
-        let on = match app.engine.as_ref().map(|e| e.backend) {
-            Some(Backend::WebGpu) => " with WebGPU",
-            Some(Backend::Cpu) => " on the CPU",
-            None => "",
+        let on = match s.backend {
+            Backend::WebGpu => " with WebGPU",
+            Backend::Cpu => " on the CPU",
         };
         format!("Computed in {:.0} ms{on}{decode}.", s.run_ms)
     });
