@@ -432,6 +432,7 @@ await check('?backend=webgpu without WebGPU shows a message and falls back to th
   assert((await p.locator(T('prediction')).textContent()).trim().length > 0, 'no prediction');
   const s = await mapStats(p);
   assert(s.count > 0 && s.count === L * s.passes.length, `maps missing: ${JSON.stringify(s)}`);
+  await screenshot(p, 'webgpu-unavailable.png', { clip: { x: 0, y: 0, width: 1440, height: 300 } });
   console.log(`        message: ${msg}`);
   await p.close();
 });
