@@ -239,36 +239,43 @@ fn on_cpu(config: &ModelConfig, weights: &[u8], reason: String) -> Result<gpu::B
     Ok(gpu::Backend::Cpu { model: Box::new(model), reason })
 }
 
-/// Inspect on the model's engine. A GPU failure is not the end: a lost device is recreated
-/// (it may come back, e.g. after a driver reset), any other GPU error moves the model to the
-/// CPU; either way the page hears `EngineChanged` and the request is run once more.
+/// Inspect on the model's engine. A GPU failure is not the end: a lost device is reopened once
+/// (it may come back, e.g. after a driver reset); any other GPU error, or a second failure, moves
+/// the model to the CPU. Each change reaches the page as `EngineChanged`, and the request is run
+/// again, so a GPU problem costs time, never the result.
 async fn run(model: &mut Loaded, input: &[f32], options: &InspectOptions) -> Result<Inspection, GpuError> {
-    let error = match model.exec.inspect(input, options).await {
-        Ok(inspection) => return Ok(inspection),
-        Err(e @ GpuError::Model(_)) => return Err(e),
-        Err(e) => e,
-    };
-    let lost = error.is_device_lost() || matches!(&model.exec, gpu::Backend::Gpu(g) if g.lost().is_some());
-    let (exec, message) = if lost {
-        let Opened { exec, webgpu, .. } = open(&model.config, &model.weights, model.requested).await?;
-        model.webgpu = webgpu;
-        let why = match &error {
-            GpuError::DeviceLost(why) => why.trim_end_matches('.').to_string(),
-            other => other.to_string(),
+    let mut reopened = false;
+    loop {
+        let error = match model.exec.inspect(input, options).await {
+            Ok(inspection) => return Ok(inspection),
+            // The CPU engine fails only with model errors, so the loop ends there at the latest.
+            Err(e) if matches!(e, GpuError::Model(_)) || !model.exec.is_gpu() => return Err(e),
+            Err(e) => e,
         };
-        let message = match &exec {
-            gpu::Backend::Gpu(_) => format!("The GPU device was lost ({why}); a new one was opened."),
-            gpu::Backend::Cpu { .. } => format!("The GPU device was lost ({why}) and could not be reopened: the model runs on the CPU now."),
+        let lost = error.is_device_lost() || matches!(&model.exec, gpu::Backend::Gpu(g) if g.lost().is_some());
+        let (exec, message) = if lost && !reopened {
+            reopened = true;
+            let Opened { exec, webgpu, .. } = open(&model.config, &model.weights, model.requested).await?;
+            model.webgpu = webgpu;
+            let why = match &error {
+                GpuError::DeviceLost(why) => why.trim_end_matches('.').to_string(),
+                other => other.to_string(),
+            };
+            let message = match &exec {
+                gpu::Backend::Gpu(_) => format!("The GPU device was lost ({why}); a new one was opened."),
+                gpu::Backend::Cpu { .. } => {
+                    format!("The GPU device was lost ({why}) and could not be reopened: the model runs on the CPU now.")
+                }
+            };
+            (exec, message)
+        } else {
+            let reason = format!("WebGPU failed ({error}), so the CPU runs the model");
+            let exec = on_cpu(&model.config, &model.weights, reason)?;
+            (exec, format!("WebGPU failed ({error}): the model runs on the CPU now."))
         };
-        (exec, message)
-    } else {
-        let reason = format!("WebGPU failed ({error}), so the CPU runs the model");
-        let exec = on_cpu(&model.config, &model.weights, reason)?;
-        (exec, format!("WebGPU failed ({error}): the model runs on the CPU now."))
-    };
-    model.exec = exec;
-    post(&Reply::EngineChanged { engine: engine_of(model), message }, None);
-    model.exec.inspect(input, options).await
+        model.exec = exec;
+        post(&Reply::EngineChanged { engine: engine_of(model), message }, None);
+    }
 }
 
 /// The badge's view of a loaded model's engine.
