@@ -21,6 +21,9 @@ pub enum Request {
     /// Preprocess the image in `bytes` and run the passes. `image_id` names the image, so the
     /// worker can reuse its decoded crop when only the options change.
     Inspect { seq: u32, image_id: u32, options: InspectOptions },
+    /// Which engine would a model get (`backend` as in `LoadModel`)? Answered with `Probed`, so
+    /// the badge is right before any model is loaded (or when none can be).
+    Probe { backend: Requested },
     /// Test hook (`?debug=panic-worker`): panic inside the worker, to prove the page survives.
     DebugPanic,
     /// Test hook (`?debug=lose-device`): destroy the WebGPU device, as a browser reclaiming the
@@ -44,6 +47,8 @@ pub enum Reply {
     /// `engine` is where the model runs; `notice` is set when that is not what was explicitly
     /// asked for (`?backend=webgpu` without a usable GPU), for a visible message.
     ModelLoaded { seq: u32, name: String, ms: f64, engine: Engine, notice: Option<String> },
+    /// The answer to `Probe`: the engine a model would get.
+    Probed { engine: Engine },
     /// The engine changed under a loaded model: the GPU device was lost or failed, and the worker
     /// recreated it or moved to the CPU. `message` says what happened.
     EngineChanged { engine: Engine, message: String },

@@ -17,7 +17,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use super::backend::{webgpu_present, Backend, Engine, Requested};
 use super::protocol::{decode, encode, Reply, Request, Stage};
-use crate::gpu::{self, AdapterSummary, DeviceOptions, GpuError, Preference};
+use crate::gpu::{self, AdapterSummary, DeviceOptions, GpuError};
 use crate::inspect::{InspectOptions, Inspection};
 use crate::model::{io, ModelConfig};
 use crate::preprocess::{preprocess, Prepared};
@@ -128,6 +128,10 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
                 Err(message) => post(&Reply::Failed { seq, stage: Stage::Model, message }, None),
             }
         }
+        Request::Probe { backend } => {
+            let engine = engine_of_choice(choose(backend).await, backend);
+            post(&Reply::Probed { engine }, None);
+        }
         Request::DebugPanic => panic!("deliberate panic in the worker (?debug=panic-worker)"),
         Request::DebugLoseDevice => {
             if let Some(Loaded { exec: gpu::Backend::Gpu(engine), .. }) = &state.model {
@@ -189,6 +193,47 @@ async fn load(config: &str, weights: Vec<u8>, requested: Requested) -> Result<(L
     Ok((Loaded { config, weights, requested, exec, webgpu }, notice))
 }
 
+/// The engine a request gets in this browser, decided before any model or device is opened.
+enum Choice {
+    /// Try the WebGPU engine on this adapter (a device, limit or shader error can still end on
+    /// the CPU when the model is loaded).
+    Gpu(AdapterSummary),
+    Cpu {
+        reason: String,
+        /// Whether the browser offers a WebGPU adapter at all.
+        webgpu: bool,
+    },
+}
+
+async fn choose(requested: Requested) -> Choice {
+    // The common reasons, in words for the badge (wgpu's own "no adapter" error lists every
+    // backend it was not compiled with).
+    let adapter = if !webgpu_present() {
+        Err("this browser has no WebGPU")
+    } else {
+        gpu::probe_adapter(&DeviceOptions::default()).await.map_err(|e| {
+            web_sys::console::info_1(&format!("worker: {e}").into());
+            "the browser offers no WebGPU adapter"
+        })
+    };
+    let webgpu = adapter.is_ok();
+    let cpu = |reason: &str| Choice::Cpu { reason: reason.to_string(), webgpu };
+    match (requested, adapter) {
+        (Requested::Cpu, _) => cpu("requested with ?backend=cpu"),
+        (_, Err(why)) => cpu(why),
+        (Requested::Auto, Ok(a)) if a.software => cpu("only a software WebGPU adapter is available, slower than the CPU"),
+        (_, Ok(a)) => Choice::Gpu(a),
+    }
+}
+
+/// The badge's view of a choice, before a model is loaded (`Request::Probe`).
+fn engine_of_choice(choice: Choice, requested: Requested) -> Engine {
+    match choice {
+        Choice::Gpu(a) => Engine { backend: Backend::WebGpu, reason: gpu_reason(requested, &a), webgpu: true },
+        Choice::Cpu { reason, webgpu } => Engine { backend: Backend::Cpu, reason, webgpu },
+    }
+}
+
 /// A model opened on an engine.
 struct Opened {
     exec: gpu::Backend,
@@ -202,34 +247,20 @@ struct Opened {
 /// The model on the engine `requested` asks for. Only a model error (bad config or weights)
 /// fails: any GPU problem ends on the CPU, with the reason.
 async fn open(config: &ModelConfig, weights: &[u8], requested: Requested) -> Result<Opened, GpuError> {
-    // Found before any device is opened, so the common reasons read plainly in the badge (wgpu's
-    // own "no adapter" error lists every backend it was not compiled with).
-    let adapter = if !webgpu_present() {
-        Err("this browser has no WebGPU")
-    } else {
-        gpu::probe_adapter(&DeviceOptions::default()).await.map_err(|e| {
-            web_sys::console::info_1(&format!("worker: {e}").into());
-            "the browser offers no WebGPU adapter"
-        })
+    let notice = |why: &str| {
+        (requested == Requested::WebGpu).then(|| format!("WebGPU was requested, but {why}. The model runs on the CPU instead."))
     };
-    let webgpu = adapter.is_ok();
-    let fallback = |why: String| -> Result<Opened, GpuError> {
-        let notice = (requested == Requested::WebGpu)
-            .then(|| format!("WebGPU was requested, but {why}. The model runs on the CPU instead."));
-        Ok(Opened { exec: on_cpu(config, weights, why)?, notice, webgpu })
-    };
-    match (requested, adapter) {
-        (Requested::Cpu, _) => {
-            Ok(Opened { exec: gpu::Backend::load(config, weights, Preference::Cpu).await?, notice: None, webgpu })
-        }
-        (_, Err(why)) => fallback(why.into()),
-        (Requested::Auto, Ok(a)) if a.software => {
-            fallback("only a software WebGPU adapter is available, slower than the CPU".into())
+    match choose(requested).await {
+        Choice::Cpu { reason, webgpu } => {
+            Ok(Opened { notice: notice(&reason), exec: on_cpu(config, weights, reason)?, webgpu })
         }
         // Auto falls back to the CPU inside `load` (device, limit or shader errors, with the reason).
-        _ => match gpu::Backend::load(config, weights, requested.preference()).await {
-            Err(e) if !matches!(e, GpuError::Model(_)) => fallback(format!("WebGPU could not be used ({e})")),
-            other => Ok(Opened { exec: other?, notice: None, webgpu }),
+        Choice::Gpu(_) => match gpu::Backend::load(config, weights, requested.preference()).await {
+            Err(e) if !matches!(e, GpuError::Model(_)) => {
+                let why = format!("WebGPU could not be used ({e})");
+                Ok(Opened { notice: notice(&why), exec: on_cpu(config, weights, why)?, webgpu: true })
+            }
+            other => Ok(Opened { exec: other?, notice: None, webgpu: true }),
         },
     }
 }
@@ -282,25 +313,24 @@ async fn run(model: &mut Loaded, input: &[f32], options: &InspectOptions) -> Res
 fn engine_of(model: &Loaded) -> Engine {
     match &model.exec {
         gpu::Backend::Gpu(engine) => {
-            let asked = if model.requested == Requested::WebGpu { "requested with ?backend=webgpu; " } else { "" };
-            Engine { backend: Backend::WebGpu, reason: format!("{asked}running on {}", adapter_words(engine.adapter())), webgpu: true }
+            Engine { backend: Backend::WebGpu, reason: gpu_reason(model.requested, engine.adapter()), webgpu: true }
         }
-        gpu::Backend::Cpu { reason, .. } => {
-            let reason = if model.requested == Requested::Cpu { "requested with ?backend=cpu".to_string() } else { reason.clone() };
-            Engine { backend: Backend::Cpu, reason, webgpu: model.webgpu }
-        }
+        gpu::Backend::Cpu { reason, .. } => Engine { backend: Backend::Cpu, reason: reason.clone(), webgpu: model.webgpu },
     }
 }
 
-/// The adapter in words: browsers often hide its name (privacy), so say what is known.
-fn adapter_words(a: &AdapterSummary) -> String {
-    if a.software {
-        "a software adapter (slower than a real GPU)".into()
+/// The badge's reason for WebGPU: whether it was asked for, and the adapter in words (browsers
+/// often hide its name, for privacy, so say what is known).
+fn gpu_reason(requested: Requested, a: &AdapterSummary) -> String {
+    let asked = if requested == Requested::WebGpu { "requested with ?backend=webgpu; " } else { "" };
+    let adapter = if a.software {
+        "a software adapter (slower than a real GPU)"
     } else if a.name.trim().is_empty() {
-        "the GPU".into()
+        "the GPU"
     } else {
-        a.name.clone()
-    }
+        &a.name
+    };
+    format!("{asked}running on {adapter}")
 }
 
 /// Resolves after `ms` milliseconds (the worker's setTimeout).

@@ -437,6 +437,16 @@ await check('?backend=webgpu without WebGPU shows a message and falls back to th
   await p.close();
 });
 
+await check('the engine badge is decided even when no model can be loaded', async () => {
+  const p = await newPage();
+  await p.route('**/models/index.json', (r) => r.fulfill({ status: 404, body: 'gone' }));
+  await p.goto(BASE);
+  await p.waitForFunction(() => /^(CPU|WebGPU)$/.test(document.querySelector('[data-testid="backend"]')?.textContent ?? ''), null, { timeout: 30_000 });
+  assert((await p.locator(T('backend')).textContent()) === 'CPU', 'no WebGPU here, yet the badge is not CPU');
+  assert(/no WebGPU/.test(await p.locator(T('backend-reason')).textContent()), 'the reason does not say why');
+  await p.close();
+});
+
 // Headless Chromium with --enable-unsafe-webgpu exposes SwiftShader, a software (fallback) adapter
 // (../shared/docs/toolchain.md §3): Auto keeps the CPU there, ?backend=webgpu forces the engine.
 let gpuBrowser;

@@ -428,6 +428,9 @@ impl App {
                     self.error = Some(message);
                 }
             }
+            // Only until a model reports its actual engine (replies to Probe can come late).
+            Reply::Probed { engine } if self.engine.is_none() => self.engine = Some(engine),
+            Reply::Probed { .. } => return false,
             Reply::EngineChanged { engine, message } => {
                 self.engine = Some(engine);
                 self.notice = Some(message);
@@ -673,6 +676,8 @@ impl Component for App {
             _paste: paste,
         };
         app.spawn_worker(ctx);
+        // The badge names the engine before a model arrives (or when none can be loaded).
+        app.post(Request::Probe { backend: app.requested }, None);
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
             let result = match fetch::get_text(fetch::MANIFEST_URL).await {
@@ -874,6 +879,10 @@ impl Component for App {
                 }
                 self.requested = requested;
                 self.notice = None;
+                if self.model.is_none() {
+                    self.engine = None;
+                    self.post(Request::Probe { backend: requested }, None);
+                }
                 self.reload_model();
             }
         }
