@@ -120,7 +120,7 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
             match load(&config, bytes, backend).await {
                 Ok((loaded, notice)) => {
                     let engine = engine_of(&loaded);
-                    // Release the old model (and its GPU buffers) before the page sends work.
+                    // The old model (and its GPU buffers) goes only now: a failed load keeps it.
                     state.model = Some(loaded);
                     state.image = None;
                     post(&Reply::ModelLoaded { seq, name, ms: now() - t0, engine, notice }, None);
