@@ -2,7 +2,7 @@
 # The one command that runs every test of GAttANet Explorer (CI: .ci/run calls it).
 #
 # Usage: scripts/test.sh            every stage, in order
-#        scripts/test.sh STAGE...   only those stages (native, wasm, page, e2e)
+#        scripts/test.sh STAGE...   only those stages (native, wasm, page, e2e, webgpu)
 #
 # Stages (each installs only what it needs, through scripts/setup.sh):
 #   native  cargo test --release --all-targets (debug assertions on for our crate): unit,
@@ -13,7 +13,10 @@
 #           checks dist/ has the html and the app's (and worker's) js and wasm; prints their
 #           transfer size (gzip).
 #   e2e     the page in headless Chromium (tests/e2e/run.sh --no-build on the page stage's
-#           dist/): load, worked example, uploads, passes, bad inputs, screenshots.
+#           dist/): load, worked example, uploads, passes, bad inputs, WebGPU vs CPU,
+#           screenshots.
+#   webgpu  tests/web_gpu.rs: the WebGPU engine against candle inside headless Chromium
+#           (SwiftShader) through wasm-bindgen-test-runner and chromedriver.
 #
 # Budget: CI allows 90 min from a clean clone with nothing installed. Measured on 2 cores:
 # see the "Set up" section of README.md. To add a stage (browser tests, GPU tests): write a
@@ -23,7 +26,7 @@ set -Eeuo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_STAGES=(native wasm page e2e)
+ALL_STAGES=(native wasm page e2e webgpu)
 
 log() { echo "[test] $*"; }
 
@@ -128,6 +131,16 @@ stage_e2e() {
   case "$cli" in /*) ;; *) cli="$ROOT/$cli" ;; esac
   if [ -z "${GATTANET_BIN:-}" ] && [ -x "$cli" ]; then export GATTANET_BIN="$cli"; fi
   tests/e2e/run.sh --no-build
+}
+
+stage_webgpu() {
+  scripts/setup.sh wasm wasm-bindgen browser
+  # --release: the wasm and page stages built every dependency in this profile for wasm32, so
+  # only the test crate compiles here. The runner starts Chromium through chromedriver with
+  # webdriver.json's flags (--enable-unsafe-webgpu: without it there is no adapter). Its
+  # default 20 s per-test timeout is tight for SwiftShader compiling every kernel on 2 busy cores.
+  WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}" \
+    cargo test --locked --release --target wasm32-unknown-unknown --test web_gpu
 }
 
 # ---- main -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ mod common;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use gattanet::gpu::{Backend, DeviceOptions, Engine, GpuError, Preference};
 use gattanet::model::{io, AttentionConfig, BackboneConfig, HeadConfig, ModelConfig, QueryPooling};
 use gattanet::{inspect, InspectOptions, Inspection};
@@ -276,7 +276,7 @@ fn parity_class_attention_heads() {
 fn f16_weights_match_the_cpu_path() {
     let cfg = config("toy");
     let (_, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
-    let bytes = io::to_safetensors(&io::varmap_tensors(&varmap), DType::F16).unwrap();
+    let bytes = io::to_safetensors(&io::varmap_tensors(&varmap), io::Storage::F16).unwrap();
     let model = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap();
     let gpu = engine(&cfg, &bytes);
     let x = input(&cfg, 99);

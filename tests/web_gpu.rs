@@ -5,7 +5,7 @@
 //! `--enable-unsafe-webgpu`; without it there is no adapter and the test fails).
 mod common;
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 use gattanet::gpu::{Backend, DeviceOptions, Engine, Preference};
 use gattanet::model::io;
 use gattanet::{inspect, InspectOptions};
@@ -22,7 +22,7 @@ fn max_rel(a: &[f32], b: &[f32]) -> f32 {
 async fn webgpu_matches_candle_in_the_browser() {
     let cfg = common::small_configs().into_iter().find(|c| c.name == "patchconv").unwrap();
     let (_, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
-    let bytes = io::to_safetensors(&io::varmap_tensors(&varmap), DType::F32).unwrap();
+    let bytes = io::to_safetensors(&io::varmap_tensors(&varmap), io::Storage::F32).unwrap();
     let model = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap();
     let [h, w] = cfg.input.size;
     let x: Vec<f32> = (0..3 * h * w).map(|i| ((i * 7919) % 97) as f32 / 48.0 - 1.0).collect();

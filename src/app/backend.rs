@@ -1,17 +1,22 @@
-//! Which engine runs the model. Today only the candle CPU path exists; the WebGPU engine
-//! (src/gpu) plugs in here: `choose` decides, the worker dispatches on [`Backend`].
+//! Which engine runs the model: what the page asks for ([`Requested`], from `?backend=` or the
+//! badge's toggle) and what the worker actually loaded ([`Engine`], with the reason, for the badge).
+//! The decision itself is the worker's (`crate::gpu::Backend::load`): only it can see the adapter.
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
+use crate::gpu::Preference;
+
+/// The executor that runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Backend {
     /// candle on the CPU, compiled to wasm (SIMD128), inside the worker.
     Cpu,
-    /// The WebGPU engine (not built yet).
+    /// The WebGPU engine (`crate::gpu`, WGSL kernels) on the browser's GPU adapter.
     WebGpu,
 }
 
 impl Backend {
+    /// The badge text (the browser tests match it exactly).
     pub fn label(self) -> &'static str {
         match self {
             Backend::Cpu => "CPU",
@@ -20,26 +25,58 @@ impl Backend {
     }
 }
 
-/// The backend the page uses and why, in words for the badge.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Choice {
-    pub backend: Backend,
-    pub reason: String,
+/// What the page asks the worker for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Requested {
+    /// WebGPU on a hardware adapter; the CPU (with the reason) on a software adapter or any error.
+    #[default]
+    Auto,
+    /// `?backend=cpu`.
+    Cpu,
+    /// `?backend=webgpu`: WebGPU on any adapter, software ones included; where it cannot be had
+    /// the worker still falls back to the CPU, but says so in a visible message.
+    WebGpu,
 }
 
-/// `requested` is the `?backend=` URL parameter. `webgpu_present`: `navigator.gpu` exists
-/// (whether an adapter can be had is for the engine to find out once it exists).
-pub fn choose(requested: Option<&str>, webgpu_present: bool) -> Choice {
-    let cpu = |reason: &str| Choice { backend: Backend::Cpu, reason: reason.to_string() };
-    match requested.map(|r| r.trim().to_ascii_lowercase()) {
-        Some(r) if r == "cpu" => cpu("requested with ?backend=cpu"),
-        Some(r) if r == "webgpu" || r == "gpu" => cpu("WebGPU requested, but the WebGPU engine is not built yet"),
-        _ if !webgpu_present => cpu("this browser has no WebGPU"),
-        _ => cpu("the WebGPU engine is not built yet"),
+impl Requested {
+    /// From the `?backend=` URL value; anything unknown means Auto (URL values never fail).
+    pub fn from_param(param: Option<&str>) -> Requested {
+        match param.map(|r| r.trim().to_ascii_lowercase()).as_deref() {
+            Some("cpu") => Requested::Cpu,
+            Some("webgpu" | "gpu") => Requested::WebGpu,
+            _ => Requested::Auto,
+        }
+    }
+
+    /// The `?backend=` value that reproduces this request (None: Auto, the default).
+    pub fn param(self) -> Option<&'static str> {
+        match self {
+            Requested::Auto => None,
+            Requested::Cpu => Some("cpu"),
+            Requested::WebGpu => Some("webgpu"),
+        }
+    }
+
+    pub fn preference(self) -> Preference {
+        match self {
+            Requested::Auto => Preference::Auto,
+            Requested::Cpu => Preference::Cpu,
+            Requested::WebGpu => Preference::Gpu,
+        }
     }
 }
 
-/// Whether `navigator.gpu` exists in this context.
+/// The engine the worker runs the current model on, and why, in words for the badge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Engine {
+    pub backend: Backend,
+    pub reason: String,
+    /// The browser offers a WebGPU adapter (software ones included), so WebGPU can be forced.
+    pub webgpu: bool,
+}
+
+/// Whether `navigator.gpu` exists in this context (window or worker). Without it there is no
+/// point asking wgpu for an adapter, and the reason can say so plainly.
 pub fn webgpu_present() -> bool {
     let global = js_sys::global();
     js_sys::Reflect::get(&global, &JsValue::from_str("navigator"))

@@ -10,19 +10,25 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::inspect::{InspectOptions, Inspection};
 use crate::preprocess::Crop;
 
-use super::backend::Backend;
+use super::backend::{Backend, Engine, Requested};
 
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
-    /// Build a model from `config` (config.json text) and the weights in `bytes`. The worker
-    /// keeps its previous model when this fails.
-    LoadModel { seq: u32, name: String, config: String, backend: Backend },
+    /// Build a model from `config` (config.json text) and the weights in `bytes`, on the engine
+    /// `backend` asks for. The worker keeps its previous model when this fails.
+    LoadModel { seq: u32, name: String, config: String, backend: Requested },
     /// Preprocess the image in `bytes` and run the passes. `image_id` names the image, so the
     /// worker can reuse its decoded crop when only the options change.
     Inspect { seq: u32, image_id: u32, options: InspectOptions },
+    /// Which engine would a model get (`backend` as in `LoadModel`)? Answered with `Probed`, so
+    /// the badge is right before any model is loaded (or when none can be).
+    Probe { backend: Requested },
     /// Test hook (`?debug=panic-worker`): panic inside the worker, to prove the page survives.
     DebugPanic,
+    /// Test hook (`?debug=lose-device`): destroy the WebGPU device, as a browser reclaiming the
+    /// GPU would, so the next inspection exercises the recovery path.
+    DebugLoseDevice,
 }
 
 /// What failed, so that the page can word the message.
@@ -38,7 +44,14 @@ pub enum Stage {
 pub enum Reply {
     /// The worker's wasm is up and listening.
     Ready,
-    ModelLoaded { seq: u32, name: String, ms: f64 },
+    /// `engine` is where the model runs; `notice` is set when that is not what was explicitly
+    /// asked for (`?backend=webgpu` without a usable GPU), for a visible message.
+    ModelLoaded { seq: u32, name: String, ms: f64, engine: Engine, notice: Option<String> },
+    /// The answer to `Probe`: the engine a model would get.
+    Probed { engine: Engine },
+    /// The engine changed under a loaded model: the GPU device was lost or failed, and the worker
+    /// recreated it or moved to the CPU. `message` says what happened.
+    EngineChanged { engine: Engine, message: String },
     /// `bytes` holds the model's view of the image: RGB8, `view[0]` × `view[1]` (width, height).
     Inspected {
         seq: u32,
@@ -50,6 +63,8 @@ pub enum Reply {
         /// Milliseconds spent decoding and preprocessing (0 when reused) and running the passes.
         decode_ms: f64,
         run_ms: f64,
+        /// The engine that computed it (the engine can change under a loaded model).
+        backend: Backend,
     },
     Failed { seq: u32, stage: Stage, message: String },
     /// The worker's Rust code panicked; the page restarts it.

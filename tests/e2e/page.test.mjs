@@ -697,6 +697,147 @@ for (const [name, viewport] of [['projector-1024', { width: 1024, height: 768 }]
   });
 }
 
+// ---------- WebGPU ----------
+// The browser above has no WebGPU adapter (Chromium hides it without --enable-unsafe-webgpu), like
+// many real browsers: Auto runs on the CPU, and ?backend=webgpu must say it cannot and still work.
+await check('?backend=webgpu without WebGPU shows a message and falls back to the CPU', async () => {
+  const p = await newPage();
+  await p.goto(BASE + '?backend=webgpu');
+  await waitReady(p);
+  assert((await p.locator(T('backend')).textContent()) === 'CPU', 'badge not CPU');
+  assert(await p.locator(T('notice')).isVisible(), 'no visible message about the missing WebGPU');
+  const msg = await p.locator(T('notice')).textContent();
+  assert(/WebGPU was requested/.test(msg) && /CPU/.test(msg), `message: ${msg}`);
+  assert(await p.locator(T('backend-toggle')).count() === 0, 'the badge offers WebGPU, which this browser lacks');
+  assert((await p.locator(T('prediction')).textContent()).trim().length > 0, 'no prediction');
+  const s = await mapStats(p);
+  assert(s.count > 0 && s.count === L * s.passes.length, `maps missing: ${JSON.stringify(s)}`);
+  await screenshot(p, 'webgpu-unavailable.png', { clip: { x: 0, y: 0, width: 1440, height: 300 } });
+  console.log(`        message: ${msg}`);
+  await p.close();
+});
+
+await check('the engine badge is decided even when no model can be loaded', async () => {
+  const p = await newPage();
+  await p.route('**/models/index.json', (r) => r.fulfill({ status: 404, body: 'gone' }));
+  await p.goto(BASE);
+  await p.waitForFunction(() => /^(CPU|WebGPU)$/.test(document.querySelector('[data-testid="backend"]')?.textContent ?? ''), null, { timeout: 30_000 });
+  assert((await p.locator(T('backend')).textContent()) === 'CPU', 'no WebGPU here, yet the badge is not CPU');
+  assert(/no WebGPU/.test(await p.locator(T('backend-reason')).textContent()), 'the reason does not say why');
+  await p.close();
+});
+
+// Headless Chromium with --enable-unsafe-webgpu exposes SwiftShader, a software (fallback) adapter
+// (../shared/docs/toolchain.md §3): Auto keeps the CPU there, ?backend=webgpu forces the engine.
+let gpuBrowser;
+async function gpuPage(query) {
+  gpuBrowser ??= await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  const ctx = await gpuBrowser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+  const p = await newPage(ctx);
+  const t0 = Date.now();
+  await p.goto(BASE + query);
+  await waitReady(p, 120_000);
+  p.readyMs = Date.now() - t0;
+  return p;
+}
+/** The model's build time in the worker, as the model card shows it ("ready in N ms"). */
+const buildMs = async (p) => Number((await p.locator('dd', { hasText: 'ready in' }).textContent()).match(/ready in (\d+) ms/)[1]);
+async function inspectionJson(p) {
+  const [dl] = await Promise.all([p.waitForEvent('download'), p.getByRole('button', { name: 'Save JSON' }).click()]);
+  return JSON.parse(fs.readFileSync(await dl.path(), 'utf8'));
+}
+/** Largest |a − b| over the largest |b|, over every logit and agreement value of every pass. */
+function maxRelDiff(a, b) {
+  assert(a.passes.length === b.passes.length, `passes ${a.passes.length} ≠ ${b.passes.length}`);
+  let scale = 1e-6, diff = 0;
+  const cmp = (x, y) => {
+    assert(x.length === y.length, `lengths ${x.length} ≠ ${y.length}`);
+    x.forEach((v, i) => { scale = Math.max(scale, Math.abs(y[i])); diff = Math.max(diff, Math.abs(v - y[i])); });
+  };
+  a.passes.forEach((pa, i) => {
+    const pb = b.passes[i];
+    cmp(pa.logits, pb.logits);
+    pa.layers.forEach((la, j) => cmp(la.agreement.flat(Infinity), pb.layers[j].agreement.flat(Infinity)));
+  });
+  return diff / scale;
+}
+const runMs = async (p) => Number((await p.locator('.timing').textContent()).match(/Computed in (\d+) ms/)[1]);
+async function rerunMs(p) {
+  // Another α recomputes the same image (no decode): a second timing, past shader compilation.
+  const before = await p.locator('.timing').textContent();
+  await p.locator(T('alpha')).evaluate((e) => { e.value = '0.5'; e.dispatchEvent(new Event('input', { bubbles: true })); });
+  await p.waitForFunction((t) => document.querySelector('.timing')?.textContent !== t, before, { timeout: 60_000 });
+  await waitReady(p);
+  return runMs(p);
+}
+
+for (const model of manifest.slice(0, 2)) {
+  await check(`?backend=webgpu runs ${model.name} on WebGPU with the CPU's results`, async () => {
+    const q = `?model=${model.name}&sample=horse`;
+    const cpu = await gpuPage(q + '&backend=cpu');
+    const gpu = await gpuPage(q + '&backend=webgpu');
+    assert((await cpu.locator(T('backend')).textContent()) === 'CPU', 'CPU page badge');
+    assert((await gpu.locator(T('backend')).textContent()) === 'WebGPU', `badge: ${await gpu.locator('.badge.engine').getAttribute('title')}`);
+    const shownError = await gpu.locator(T('error')).allTextContents();
+    assert(shownError.length === 0, `error: ${shownError}`);
+    const [pc, pg] = [await cpu.locator(T('prediction')).textContent(), await gpu.locator(T('prediction')).textContent()];
+    assert(pc === pg, `top-1 differs: CPU ${pc}, WebGPU ${pg}`);
+    const [sc, sg] = [await mapStats(cpu), await mapStats(gpu)];
+    assert(sg.count > 0 && sg.count === sc.count && sg.attention === sc.attention,
+      `maps differ: CPU ${sc.count}+${sc.attention}, WebGPU ${sg.count}+${sg.attention}`);
+    const err = maxRelDiff(await inspectionJson(gpu), await inspectionJson(cpu));
+    assert(err < 1e-3, `WebGPU vs CPU inspection.json: max relative difference ${err.toExponential(2)}`);
+    const [c1, g1] = [await runMs(cpu), await runMs(gpu)];
+    const [c2, g2] = [await rerunMs(cpu), await rerunMs(gpu)];
+    console.log(`        top-1 ${pg}, ${sg.count} agreement maps, max rel diff ${err.toExponential(2)}\n` +
+      `        CPU:    page ready ${cpu.readyMs} ms, model built in ${await buildMs(cpu)} ms, inspect ${c1} ms then ${c2} ms\n` +
+      `        WebGPU: page ready ${gpu.readyMs} ms, model built in ${await buildMs(gpu)} ms, inspect ${g1} ms then ${g2} ms (SwiftShader)`);
+    if (model === manifest[0]) await screenshot(gpu, 'webgpu.png');
+    await cpu.context().close();
+    await gpu.context().close();
+  });
+}
+
+await check('Auto keeps the CPU on a software WebGPU adapter; the toggle switches engines', async () => {
+  const p = await gpuPage('?sample=horse');
+  assert((await p.locator(T('backend')).textContent()) === 'CPU', 'Auto chose WebGPU on SwiftShader');
+  const reason = await p.locator(T('backend-reason')).textContent();
+  assert(/software/.test(reason), `reason: ${reason}`);
+  const pred = await p.locator(T('prediction')).textContent();
+  await p.locator(T('backend-toggle')).click();
+  await p.waitForFunction(() => document.querySelector('[data-testid="backend"]')?.textContent === 'WebGPU', null, { timeout: 60_000 });
+  await waitReady(p);
+  assert(p.url().includes('backend=webgpu'), `URL: ${p.url()}`);
+  assert((await p.locator(T('prediction')).textContent()) === pred, 'the prediction changed with the engine');
+  assert(/with WebGPU/.test(await p.locator('.timing').textContent()), 'the timing does not name WebGPU');
+  await screenshot(p, 'webgpu-badge.png', { clip: { x: 0, y: 0, width: 1440, height: 210 } });
+  await p.locator(T('backend-toggle')).click();
+  await p.waitForFunction(() => document.querySelector('[data-testid="backend"]')?.textContent === 'CPU', null, { timeout: 60_000 });
+  await waitReady(p);
+  assert(p.url().includes('backend=cpu'), `URL: ${p.url()}`);
+  console.log(`        Auto reason: ${reason.replace(/^ · /, '')}`);
+  await p.context().close();
+});
+
+await check('a lost WebGPU device is reported and recovered', async () => {
+  const p = await gpuPage('?backend=webgpu&debug=lose-device');
+  await p.locator(T('notice')).waitFor({ state: 'visible', timeout: 60_000 });
+  const msg = await p.locator(T('notice')).textContent();
+  assert(/lost/.test(msg), `message: ${msg}`);
+  assert(await p.locator(T('error')).count() === 0, 'an error instead of a recovery');
+  assert((await p.locator(T('prediction')).textContent()).trim().length > 0, 'no prediction after the loss');
+  const s = await mapStats(p);
+  assert(s.count > 0 && s.count === L * s.passes.length, `maps missing after the loss: ${JSON.stringify(s)}`);
+  console.log(`        engine ${await p.locator(T('backend')).textContent()}; message: ${msg}`);
+  await p.context().close();
+});
+
+if (gpuBrowser) await gpuBrowser.close();
+
 await check('no uncaught errors in the console', async () => {
   const unexpected = pageErrors.filter((e) => !/404|Failed to load resource|deliberate panic|unreachable|RuntimeError|WebAssembly/.test(e));
   assert(unexpected.length === 0, `console errors:\n${unexpected.join('\n')}`);

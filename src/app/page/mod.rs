@@ -14,7 +14,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{Blob, BlobPropertyBag, File, KeyboardEvent, MediaStream, Url};
 use yew::prelude::*;
 
-use super::backend::{self, Choice};
+use super::backend::{Backend, Engine, Requested};
 use super::bridge::{js_text, Bridge, Heard};
 use super::export;
 use super::fetch::{self, ModelEntry};
@@ -76,6 +76,8 @@ pub struct Shown {
     pub original: [u32; 2],
     pub decode_ms: f64,
     pub run_ms: f64,
+    /// The engine that computed it.
+    pub backend: Backend,
 }
 
 /// The model the worker holds (kept whole so a restarted worker gets it back without a download).
@@ -151,11 +153,16 @@ pub enum Msg {
     CameraStarted(Result<MediaStream, String>),
     Capture,
     StopCamera,
+    /// The badge's toggle: run the model on this engine from now on (kept in the URL).
+    SetBackend(Requested),
 }
 
 pub struct App {
     url_state: UrlState,
-    backend: Choice,
+    /// The engine asked for (`?backend=`, or the badge's toggle).
+    requested: Requested,
+    /// The engine the worker runs the model on, as it last reported (None before any model).
+    engine: Option<Engine>,
     bridge: Option<Bridge>,
     worker_ready: bool,
     worker_generation: u32,
@@ -344,10 +351,19 @@ impl App {
                     self.post(req, bytes);
                 }
             }
-            Reply::ModelLoaded { seq, ms, .. } => {
+            Reply::ModelLoaded { seq, ms, engine, notice, .. } => {
                 if self.model_seq == Some(seq) {
                     self.model_seq = None;
                     self.model_load = ModelLoad::Idle;
+                    self.engine = Some(engine);
+                    if notice.is_some() {
+                        self.notice = notice;
+                    }
+                    if self.url_state.debug.as_deref() == Some("lose-device") && !self.debug_fired {
+                        // Before the inspection below, so that it meets the lost device.
+                        self.debug_fired = true;
+                        self.post(Request::DebugLoseDevice, None);
+                    }
                     if let Some((entry, config_text, weights)) = self.pending_model.take() {
                         match ModelConfig::from_json(&config_text) {
                             Ok(config) => {
@@ -371,7 +387,7 @@ impl App {
                     }
                 }
             }
-            Reply::Inspected { seq, inspection, view, crop, original_size, decode_ms, run_ms, .. } => {
+            Reply::Inspected { seq, inspection, view, crop, original_size, decode_ms, run_ms, backend, .. } => {
                 if self.inflight.as_ref().is_none_or(|j| j.seq != seq) {
                     return false;
                 }
@@ -397,6 +413,7 @@ impl App {
                             original: original_size,
                             decode_ms,
                             run_ms,
+                            backend,
                         });
                         self.error = None;
                         self.hover = None;
@@ -422,6 +439,13 @@ impl App {
                 } else {
                     self.error = Some(message);
                 }
+            }
+            // Only until a model reports its actual engine (replies to Probe can come late).
+            Reply::Probed { engine } if self.engine.is_none() => self.engine = Some(engine),
+            Reply::Probed { .. } => return false,
+            Reply::EngineChanged { engine, message } => {
+                self.engine = Some(engine);
+                self.notice = Some(message);
             }
             Reply::Panicked { message } => {
                 self.restart_worker(ctx, &format!("the model crashed ({message})"));
@@ -454,16 +478,22 @@ impl App {
         self.bridge = None;
         self.outbox.clear();
         self.spawn_worker(ctx);
+        self.reload_model();
+        self.queued = None;
+    }
+
+    /// Sends the model in use to the worker again (a new worker, or another engine); the result
+    /// on screen is recomputed once it is loaded.
+    fn reload_model(&mut self) {
         let seq = self.seq();
         if let Some(m) = &self.model {
             self.model_seq = Some(seq);
             self.pending_model = Some((m.entry.clone(), m.config_text.clone(), m.weights.clone()));
-            let req = Request::LoadModel { seq, name: m.entry.name.clone(), config: m.config_text.clone(), backend: self.backend.backend };
+            let req = Request::LoadModel { seq, name: m.entry.name.clone(), config: m.config_text.clone(), backend: self.requested };
             let weights = m.weights.clone();
             self.model_load = ModelLoad::Building { name: m.entry.name.clone() };
             self.post(req, Some(weights));
         }
-        self.queued = None;
     }
 
     fn read_file(&mut self, ctx: &Context<Self>, file: File) {
@@ -530,7 +560,7 @@ impl App {
             smooth: self.view.smooth.then_some(true),
             all_passes: (!self.view.all_passes).then_some(false),
             photo: self.view.photo.then_some(true),
-            backend: self.url_state.backend.clone(),
+            backend: self.requested.param().map(String::from),
             debug: self.url_state.debug.clone(),
         }
     }
@@ -583,7 +613,7 @@ impl Component for App {
         let window = web_sys::window().expect("window");
         let search = window.location().search().unwrap_or_default();
         let url_state = UrlState::parse(&search);
-        let backend = backend::choose(url_state.backend.as_deref(), backend::webgpu_present());
+        let requested = Requested::from_param(url_state.backend.as_deref());
 
         let send = Self::link_send(ctx);
         let tour_open = Rc::new(Cell::new(false));
@@ -640,7 +670,8 @@ impl Component for App {
             alpha: url_state.alpha.unwrap_or(1.0),
             passes: None,
             url_state,
-            backend,
+            requested,
+            engine: None,
             bridge: None,
             worker_ready: false,
             worker_generation: 0,
@@ -680,6 +711,8 @@ impl Component for App {
             _paste: paste,
         };
         app.spawn_worker(ctx);
+        // The badge names the engine before a model arrives (or when none can be loaded).
+        app.post(Request::Probe { backend: app.requested }, None);
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
             let result = match fetch::get_text(fetch::MANIFEST_URL).await {
@@ -742,7 +775,7 @@ impl Component for App {
                     Ok((config, weights)) => {
                         let weights = Rc::new(weights);
                         self.model_load = ModelLoad::Building { name: entry.name.clone() };
-                        let req = Request::LoadModel { seq, name: entry.name.clone(), config: config.clone(), backend: self.backend.backend };
+                        let req = Request::LoadModel { seq, name: entry.name.clone(), config: config.clone(), backend: self.requested };
                         self.pending_model = Some((entry, config, weights.clone()));
                         self.post(req, Some(weights));
                     }
@@ -875,6 +908,18 @@ impl Component for App {
                 if let Some(s) = self.camera.take() {
                     export::stop_camera(&s);
                 }
+            }
+            Msg::SetBackend(requested) => {
+                if self.model_seq.is_some() {
+                    return false;
+                }
+                self.requested = requested;
+                self.notice = None;
+                if self.model.is_none() {
+                    self.engine = None;
+                    self.post(Request::Probe { backend: requested }, None);
+                }
+                self.reload_model();
             }
         }
         true

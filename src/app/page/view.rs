@@ -9,6 +9,7 @@ use yew::{AttrValue, TargetCast};
 use super::samples::SAMPLES;
 use super::tour::{self, Target, TourMsg};
 use super::{App, Hover, ModelLoad, Msg, Shown, Source};
+use crate::app::backend::{Backend, Requested};
 use crate::app::fetch::human_bytes;
 use crate::app::render::{gradient_css, percent, png_data_url, short, signed};
 use crate::inspect::{Inspection, LayerKind};
@@ -86,8 +87,18 @@ pub fn page(app: &App, ctx: &Ctx) -> Html {
 
 fn header(app: &App, ctx: &Ctx) -> Html {
     let (status, tone) = app.status();
-    let b = &app.backend;
     let tour_open = app.tour.is_some();
+    let (label, reason) = match &app.engine {
+        Some(e) => (e.backend.label(), e.reason.clone()),
+        None => ("…", "choosing the engine".to_string()),
+    };
+    // The toggle forces the other engine (kept in the URL as ?backend=); WebGPU is offered only
+    // where the worker found an adapter. Not while a model is being loaded: that load would be dropped.
+    let toggle = match &app.engine {
+        Some(e) if e.backend == Backend::WebGpu => Some(("Use CPU", Requested::Cpu)),
+        Some(e) if e.webgpu => Some(("Try WebGPU", Requested::WebGpu)),
+        _ => None,
+    };
     html! {
         <header class="topbar">
             <div class="brand">
@@ -103,9 +114,15 @@ fn header(app: &App, ctx: &Ctx) -> Html {
                 <span class="badge privacy" title="The model runs inside this browser tab. Nothing you open is uploaded.">
                     { lock_icon() }{ "Images never leave your device" }
                 </span>
-                <span class="badge engine" title={format!("Engine: {} — {}", b.backend.label(), b.reason)}>
-                    { "Engine: " }<strong data-testid="backend">{ b.backend.label() }</strong>
-                    <span class="reason">{ format!(" · {}", b.reason) }</span>
+                <span class="badge engine" title={format!("Engine: {label} — {reason}")}>
+                    { "Engine: " }<strong data-testid="backend">{ label }</strong>
+                    <span class="reason" data-testid="backend-reason">{ format!(" · {reason}") }</span>
+                    if let Some((text, to)) = toggle {
+                        <button type="button" data-testid="backend-toggle" disabled={app.model_seq.is_some()}
+                            title={format!("Run the model on the {} from now on", if to == Requested::Cpu { "CPU" } else { "GPU (WebGPU)" })}
+                            class="engine-toggle"
+                            onclick={ctx.link().callback(move |_| Msg::SetBackend(to))}>{ text }</button>
+                    }
                 </span>
                 <span class={classes!("badge", "status", tone)} role="status" aria-live="polite">
                     <span class="dot" aria-hidden="true"></span><span data-testid="status">{ status }</span>
@@ -132,7 +149,7 @@ fn banners(app: &App, ctx: &Ctx) -> Html {
             }
             if let Some(n) = &app.notice {
                 <div class="banner notice" role="status">
-                    <p>{ n.clone() }</p>
+                    <p data-testid="notice">{ n.clone() }</p>
                     <button class="ghost" onclick={dismiss} aria-label="Dismiss this message">{ "OK" }</button>
                 </div>
             }
@@ -292,7 +309,11 @@ fn run_card(app: &App, ctx: &Ctx) -> Html {
     });
     let timing = app.shown.as_ref().map(|s| {
         let decode = if s.decode_ms > 0.0 { format!(" + {:.0} ms to decode the image", s.decode_ms) } else { String::new() };
-        format!("Computed in {:.0} ms on the {}{decode}.", s.run_ms, app.backend.backend.label())
+        let on = match s.backend {
+            Backend::WebGpu => " with WebGPU",
+            Backend::Cpu => " on the CPU",
+        };
+        format!("Computed in {:.0} ms{on}{decode}.", s.run_ms)
     });
     html! {
         <section class={classes!("card", app.tour_class(Target::Run))} aria-labelledby="run-h">
