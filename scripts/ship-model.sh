@@ -21,10 +21,9 @@ BIN="${GATTANET_BIN:-target/release/gattanet}"
 [ -x "$BIN" ] || cargo build --release --locked --bin gattanet
 OUT="www/models/$NAME"
 
-params=$(node -e 'const m=require(process.argv[1]); console.log(m.parameters)' "$(realpath "$RUN/metrics.json")")
-dtype=f16; [ $((2 * params)) -le 5000000 ] || dtype=int8
 rm -rf "$OUT"
-"$BIN" convert --model "$RUN" --out "$OUT" --dtype "$dtype"
+# convert prints "wrote DIR (STORAGE, SIZE MB); ...": keep STORAGE for the picker's description.
+dtype=$("$BIN" convert --model "$RUN" --out "$OUT" --dtype auto | tee /dev/stderr | sed -n 's/^wrote .* (\([a-z0-9]*\), .*/\1/p')
 cp "$RUN/metrics.json" "$OUT/training.json"
 "$BIN" eval --model "$OUT" --data "$DATA" --json "$OUT/eval.json" ${NOISE:+--noise "$NOISE"}
 

@@ -38,8 +38,9 @@ enum Command {
         /// Output model directory (config.json + model.safetensors).
         #[arg(long)]
         out: PathBuf,
-        /// Storage: f16 halves the download; int8 (per-row scales) quarters the large matrices.
-        #[arg(long, value_parser = ["f16", "f32", "int8"])]
+        /// Storage: f16 halves the download; int8 (per-row scales) quarters the large matrices;
+        /// auto picks f16 when that stays within 5 MB, else int8 (as the trainer does).
+        #[arg(long, value_parser = ["f16", "f32", "int8", "auto"])]
         dtype: String,
     },
     /// Time the forward passes of each backbone on the CPU.
@@ -81,15 +82,14 @@ fn init(config: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
 
 fn convert(model: &std::path::Path, out: &std::path::Path, dtype: &str) -> anyhow::Result<()> {
     use crate::model::io;
-    let storage = io::Storage::parse(dtype).ok_or_else(|| anyhow::anyhow!("unknown storage {dtype}"))?;
     let cfg = io::read_config(model)?;
     let path = model.join(io::WEIGHTS_FILE);
     let bytes = std::fs::read(&path).map_err(|e| crate::Error::io(&path, e))?;
-    let dev = candle_core::Device::Cpu;
-    let tensors = io::read_tensors(&cfg, &bytes)?
-        .into_iter()
-        .map(|(k, (shape, v))| Ok((k, candle_core::Tensor::from_vec(v, shape, &dev)?)))
-        .collect::<anyhow::Result<std::collections::HashMap<_, _>>>()?;
+    let tensors = io::tensors_from_bytes(&cfg, &bytes, &candle_core::Device::Cpu)?;
+    let storage = match dtype {
+        "auto" => io::Storage::fitting(&tensors, io::MODEL_LIMIT_BYTES),
+        other => io::Storage::parse(other).ok_or_else(|| anyhow::anyhow!("unknown storage {other}"))?,
+    };
     io::save_dir(out, &cfg, &tensors, storage)?;
     let size = std::fs::metadata(out.join(io::WEIGHTS_FILE)).map(|m| m.len()).unwrap_or(0);
     println!("wrote {} ({}, {:.2} MB); run `gattanet eval` on it for the accuracy as stored", out.display(), storage.name(), size as f64 / 1e6);

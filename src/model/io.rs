@@ -38,6 +38,9 @@ pub enum Storage {
     Int8,
 }
 
+/// The largest model file we ship (and the trainer's default storage aims under).
+pub const MODEL_LIMIT_BYTES: usize = 5 * 1000 * 1000;
+
 /// Smaller tensors gain nothing from int8: their scales would cost as much as they save.
 pub const INT8_MIN_ELEMS: usize = 4096;
 const QSCALE: &str = ".qscale";
@@ -125,11 +128,16 @@ fn decode_float(view: &safetensors::tensor::TensorView) -> Option<Vec<f32>> {
 
 /// Build a model from a config and safetensors bytes (f32, f16, bf16 or int8 stored; computed in f32).
 pub fn from_bytes(config: &ModelConfig, safetensors: &[u8], device: &Device) -> Result<Model> {
-    let tensors = read_tensors(config, safetensors)?
+    let tensors = tensors_from_bytes(config, safetensors, device)?;
+    Ok(Model::new(config, VarBuilder::from_tensors(tensors, DTYPE, device))?)
+}
+
+/// The checked tensors of a safetensors file as f32 candle tensors (e.g. to store them anew).
+pub fn tensors_from_bytes(config: &ModelConfig, safetensors: &[u8], device: &Device) -> Result<HashMap<String, Tensor>> {
+    read_tensors(config, safetensors)?
         .into_iter()
         .map(|(k, (shape, v))| Ok((k, Tensor::from_vec(v, shape, device)?)))
-        .collect::<Result<HashMap<_, _>>>()?;
-    Ok(Model::new(config, VarBuilder::from_tensors(tensors, DTYPE, device))?)
+        .collect()
 }
 
 /// Serialise tensors to safetensors bytes (F32 for checkpoints, F16 or Int8 for smaller downloads).

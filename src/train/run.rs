@@ -28,7 +28,6 @@ use crate::model::{io, Model, ModelConfig, RunOptions};
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 pub const METRICS_FILE: &str = "metrics.json";
 /// Models whose f16 weights stay under this size are stored in f16.
-pub const MODEL_LIMIT_BYTES: usize = 5 * 1000 * 1000;
 
 /// Everything that decides the trajectory of a run (and is checked on resume).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -222,7 +221,7 @@ fn checkpoint_dir(out: &Path) -> Option<PathBuf> {
 }
 
 fn storage_dtype(job: &Job, varmap: &VarMap) -> io::Storage {
-    job.dtype.unwrap_or_else(|| io::Storage::fitting(&io::varmap_tensors(varmap), MODEL_LIMIT_BYTES))
+    job.dtype.unwrap_or_else(|| io::Storage::fitting(&io::varmap_tensors(varmap), io::MODEL_LIMIT_BYTES))
 }
 
 /// Train according to `job`; returns the metrics also written to `out/metrics.json`.
