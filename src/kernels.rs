@@ -11,9 +11,20 @@
 //!   node costs candle about six passes over the map in the backward (a zero map, a comparison,
 //!   a conversion, a product, a zero-filled gradient buffer and a sum).
 //!
+//! - [`layer_norm_channels`], [`depthwise3`], [`gelu_erf`]: PatchConvNet's block ops, which
+//!   candle composes from many map-sized broadcasts (see each module).
+//!
 //! All are plain Rust on `f32` slices, parallel on candle's CPU worker pool, CPU only, and tested against the
 //! composed candle forms (values and gradients).
 use std::sync::{Arc, Mutex};
+
+mod depthwise;
+mod gelu;
+mod layer_norm;
+
+pub use depthwise::depthwise3;
+pub use gelu::gelu_erf;
+pub use layer_norm::layer_norm_channels;
 
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 

@@ -162,3 +162,73 @@ fn batch_norm_relu_matches_batch_norm_then_relu() {
         }
     }
 }
+
+/// Backpropagate a fixed probe through `want` and `got` and compare the gradients of `vars`.
+fn same_gradients(want: &Tensor, got: &Tensor, vars: &[(&str, &Var)], tol: f32, case: &str) {
+    let g = probe(want.dims(), 7);
+    let gw = (want * &g).unwrap().sum_all().unwrap().backward().unwrap();
+    let gg = (got * &g).unwrap().sum_all().unwrap().backward().unwrap();
+    for (name, v) in vars {
+        let (a, e) = (gg.get(v.as_tensor()).unwrap(), gw.get(v.as_tensor()).unwrap());
+        assert!(maxdiff(a, e) < tol * scale(e), "{case}: {name} differs by {}", maxdiff(a, e));
+    }
+}
+
+#[test]
+fn layer_norm_over_channels_matches_the_composed_form() {
+    for (b, c, h, w) in [(2, 5, 3, 4), (1, 16, 8, 8), (3, 1, 2, 2), (2, 7, 1, 9)] {
+        let x = var(&[b, c, h, w], 31);
+        let gamma = var(&[c], 32);
+        let beta = var(&[c], 33);
+        let xt = x.as_tensor();
+        let mean = xt.mean_keepdim(1).unwrap();
+        let xc = xt.broadcast_sub(&mean).unwrap();
+        let v = xc.sqr().unwrap().mean_keepdim(1).unwrap();
+        let want = xc
+            .broadcast_div(&(v + 1e-6).unwrap().sqrt().unwrap())
+            .unwrap()
+            .broadcast_mul(&gamma.as_tensor().reshape((1, c, 1, 1)).unwrap())
+            .unwrap()
+            .broadcast_add(&beta.as_tensor().reshape((1, c, 1, 1)).unwrap())
+            .unwrap();
+        let got = kernels::layer_norm_channels(xt, gamma.as_tensor(), beta.as_tensor(), 1e-6).unwrap();
+        let case = format!("{:?}", (b, c, h, w));
+        assert!(maxdiff(&got, &want) < 1e-5 * scale(&want), "{case}: values differ by {}", maxdiff(&got, &want));
+        same_gradients(&want, &got, &[("dx", &x), ("dγ", &gamma), ("dβ", &beta)], 1e-4, &case);
+    }
+}
+
+#[test]
+fn layer_norm_of_a_hand_computed_position() {
+    // One position, channels [1, 3]: mean 2, variance 1 → x̂ = [−1, 1]; γ = [2, 3], β = [0, 1].
+    let x = Tensor::from_vec(vec![1f32, 3.0], (1, 2, 1, 1), &Device::Cpu).unwrap();
+    let gamma = Tensor::new(&[2f32, 3.0], &Device::Cpu).unwrap();
+    let beta = Tensor::new(&[0f32, 1.0], &Device::Cpu).unwrap();
+    let y = kernels::layer_norm_channels(&x, &gamma, &beta, 0.0).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(y, vec![-2.0, 4.0]);
+}
+
+#[test]
+fn depthwise_conv_matches_candles_grouped_conv() {
+    for (b, c, h, w) in [(2, 3, 5, 6), (1, 4, 1, 1), (2, 2, 1, 7), (3, 5, 16, 16)] {
+        let x = var(&[b, c, h, w], 41);
+        let wt = var(&[c, 1, 3, 3], 42);
+        let bias = var(&[c], 43);
+        let want = x.as_tensor().conv2d(wt.as_tensor(), 1, 1, 1, c).unwrap().broadcast_add(&bias.as_tensor().reshape((1, c, 1, 1)).unwrap()).unwrap();
+        let got = kernels::depthwise3(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap();
+        let case = format!("{:?}", (b, c, h, w));
+        assert!(maxdiff(&got, &want) < 1e-5 * scale(&want), "{case}: values differ by {}", maxdiff(&got, &want));
+        same_gradients(&want, &got, &[("dx", &x), ("dw", &wt), ("db", &bias)], 1e-4, &case);
+    }
+    assert!(kernels::depthwise3(&probe(&[1, 3, 4, 4], 1), &probe(&[3, 1, 5, 5], 2), &probe(&[3], 3)).is_err());
+}
+
+#[test]
+fn gelu_matches_candle_values_and_gradient() {
+    let x = var(&[3, 7, 5, 5], 51);
+    let xs = x.as_tensor().affine(4.0, 0.0).unwrap(); // spread over [−4, 4]
+    let want = xs.gelu_erf().unwrap();
+    let got = kernels::gelu_erf(&xs).unwrap();
+    assert_eq!(maxdiff(&got, &want), 0.0, "forward is candle's formula");
+    same_gradients(&want, &got, &[("dx", &x)], 1e-5, "gelu");
+}

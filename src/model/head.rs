@@ -4,7 +4,7 @@ use candle_core::{Result, Tensor, D};
 use candle_nn::{init::Init, VarBuilder};
 
 use super::config::HeadConfig;
-use super::layers::{uniform_fan_in, Linear, LayerNorm};
+use super::layers::{gelu, uniform_fan_in, LayerNorm, Linear};
 use super::Tap;
 
 const TRUNC_NORMAL_02: Init = Init::Randn { mean: 0.0, stdev: 0.02 };
@@ -116,7 +116,7 @@ impl ClassAttention {
         let attn = candle_nn::ops::softmax(&q.matmul(&k.t()?)?, D::Minus1)?; // (B, h, 1, 1+N)
         let o = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, 1, c))?;
         let cls = (cls + self.proj.forward(&o)?.broadcast_mul(&self.gamma1)?)?;
-        let mlp = self.fc2.forward(&self.fc1.forward(&self.norm2.forward_last(&cls)?)?.gelu_erf()?)?;
+        let mlp = self.fc2.forward(&gelu(&self.fc1.forward(&self.norm2.forward_last(&cls)?)?)?)?;
         let cls = (cls + mlp.broadcast_mul(&self.gamma2)?)?;
         let logits = self.fc.forward(&self.norm.forward_last(&cls)?.squeeze(1)?)?;
         Ok(HeadOutput { logits, attention: Some(attn.squeeze(2)?) })

@@ -189,6 +189,14 @@ impl LayerNorm {
 
     /// Normalise an NCHW map over channels at each position.
     pub fn forward_channels(&self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() {
+            return crate::kernels::layer_norm_channels(x, &self.weight, &self.bias, self.eps);
+        }
+        self.forward_channels_composed(x)
+    }
+
+    /// `forward_channels` from candle ops (GPU devices; the reference in tests).
+    pub fn forward_channels_composed(&self, x: &Tensor) -> Result<Tensor> {
         let mean = x.mean_keepdim(1)?;
         let xc = x.broadcast_sub(&mean)?;
         let var = xc.sqr()?.mean_keepdim(1)?;
@@ -199,8 +207,8 @@ impl LayerNorm {
     }
 }
 
-/// Depthwise 3x3 conv, stride 1, padding 1, as nine shifted multiply-adds: candle's grouped conv
-/// runs one convolution per channel, which is far slower. Weight (C, 1, 3, 3).
+/// Depthwise 3x3 conv, stride 1, padding 1, weight (C, 1, 3, 3). On the CPU one stencil kernel;
+/// elsewhere nine shifted multiply-adds (candle's grouped conv runs one conv per channel).
 #[derive(Debug, Clone)]
 pub struct DepthwiseConv3 {
     taps: Vec<Tensor>, // nine (1, C, 1, 1) weights, row-major over (ky, kx)
@@ -218,6 +226,9 @@ impl DepthwiseConv3 {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() {
+            return crate::kernels::depthwise3(x, &self.weight, &self.bias);
+        }
         let (_, _, h, w) = x.dims4()?;
         let p = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
         let mut acc = self.bias.reshape((1, (), 1, 1))?.broadcast_as(x.shape())?.contiguous()?;
@@ -237,6 +248,14 @@ impl DepthwiseConv3 {
     pub fn macs(&self, h: usize, w: usize) -> u64 {
         self.weight.elem_count() as u64 * (h * w) as u64
     }
+}
+
+/// Exact GELU (erf form); on the CPU with a fused backward.
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        return crate::kernels::gelu_erf(x);
+    }
+    x.gelu_erf()
 }
 
 /// Squeeze-and-excitation: channel gates from the global average.

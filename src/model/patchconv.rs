@@ -3,7 +3,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{init::Init, VarBuilder};
 
-use super::layers::{uniform_fan_in, Conv, Ctx, DepthwiseConv3, LayerNorm, SqueezeExcite};
+use super::layers::{gelu, uniform_fan_in, Conv, Ctx, DepthwiseConv3, LayerNorm, SqueezeExcite};
 use super::Tap;
 
 #[derive(Debug, Clone)]
@@ -58,12 +58,12 @@ impl PatchConv {
         for (i, conv) in self.stem.iter().enumerate() {
             x = conv.forward(&x)?;
             if i + 1 < self.stem.len() {
-                x = x.gelu_erf()?;
+                x = gelu(&x)?;
             }
         }
         for b in &self.blocks {
-            let u = b.conv1.forward(&b.norm.forward_channels(&x)?)?.gelu_erf()?;
-            let u = b.conv2.forward(&b.se.forward(&b.dw.forward(&u)?.gelu_erf()?)?)?;
+            let u = gelu(&b.conv1.forward(&b.norm.forward_channels(&x)?)?)?;
+            let u = b.conv2.forward(&b.se.forward(&gelu(&b.dw.forward(&u)?)?)?)?;
             x = tap.site((x + u.broadcast_mul(&b.gamma.reshape((1, (), 1, 1))?)?)?)?;
         }
         Ok(x)
