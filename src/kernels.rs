@@ -12,7 +12,9 @@
 //!   a conversion, a product, a zero-filled gradient buffer and a sum).
 //!
 //! - [`layer_norm_channels`], [`depthwise3`], [`gelu_erf`]: PatchConvNet's block ops, which
-//!   candle composes from many map-sized broadcasts (see each module).
+//!   candle composes from many map-sized broadcasts (see each module);
+//! - [`add_channel_bias`], [`scale_planes`], [`scale_positions`]: broadcast sums and products
+//!   whose backward candle computes with strided reductions.
 //!
 //! All are plain Rust on `f32` slices, parallel on candle's CPU worker pool, CPU only, and tested against the
 //! composed candle forms (values and gradients).
@@ -21,10 +23,12 @@ use std::sync::{Arc, Mutex};
 mod depthwise;
 mod gelu;
 mod layer_norm;
+mod planes;
 
 pub use depthwise::depthwise3;
 pub use gelu::gelu_erf;
 pub use layer_norm::layer_norm_channels;
+pub use planes::{add_channel_bias, scale_planes, scale_positions};
 
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 

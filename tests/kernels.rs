@@ -232,3 +232,32 @@ fn gelu_matches_candle_values_and_gradient() {
     assert_eq!(maxdiff(&got, &want), 0.0, "forward is candle's formula");
     same_gradients(&want, &got, &[("dx", &x)], 1e-5, "gelu");
 }
+
+#[test]
+fn channel_bias_and_plane_scales_match_broadcasts() {
+    for (b, c, h, w) in [(2, 3, 4, 5), (1, 6, 1, 1), (3, 2, 7, 3)] {
+        let case = format!("{:?}", (b, c, h, w));
+        let x = var(&[b, c, h, w], 61);
+        let bias = var(&[c], 62);
+        let want = x.as_tensor().broadcast_add(&bias.as_tensor().reshape((1, c, 1, 1)).unwrap()).unwrap();
+        let got = kernels::add_channel_bias(x.as_tensor(), bias.as_tensor()).unwrap();
+        assert_eq!(maxdiff(&got, &want), 0.0, "{case}: bias values");
+        same_gradients(&want, &got, &[("dx", &x), ("dbias", &bias)], 1e-5, &case);
+        for rows in [1, b] {
+            let s = var(&[rows, c], 63);
+            let want = x.as_tensor().broadcast_mul(&s.as_tensor().reshape((rows, c, 1, 1)).unwrap()).unwrap();
+            let got = kernels::scale_planes(x.as_tensor(), s.as_tensor()).unwrap();
+            assert_eq!(maxdiff(&got, &want), 0.0, "{case}: scale values ({rows} rows)");
+            same_gradients(&want, &got, &[("dx", &x), ("ds", &s)], 1e-5, &case);
+        }
+        let gain = var(&[b, h, w], 64);
+        let want = x.as_tensor().broadcast_mul(&gain.as_tensor().unsqueeze(1).unwrap()).unwrap();
+        let got = kernels::scale_positions(x.as_tensor(), gain.as_tensor()).unwrap();
+        assert_eq!(maxdiff(&got, &want), 0.0, "{case}: gain values");
+        same_gradients(&want, &got, &[("dx", &x), ("dgain", &gain)], 1e-5, &case);
+    }
+    let x = probe(&[2, 3, 4, 4], 1);
+    assert!(kernels::add_channel_bias(&x, &probe(&[4], 2)).is_err());
+    assert!(kernels::scale_planes(&x, &probe(&[5], 2)).is_err());
+    assert!(kernels::scale_positions(&x, &probe(&[2, 4, 3], 2)).is_err());
+}

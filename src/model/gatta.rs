@@ -167,6 +167,7 @@ impl GAttANet {
 /// layers, one per unit for dense layers.
 pub fn modulate(a: &Tensor, gain: &Tensor) -> Result<Tensor> {
     match a.rank() {
+        4 if a.device().is_cpu() => crate::kernels::scale_positions(a, gain), // same product, one-pass backward
         4 => a.broadcast_mul(&gain.unsqueeze(1)?),
         _ => a * gain,
     }

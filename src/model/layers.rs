@@ -48,6 +48,7 @@ impl Conv {
         #[cfg(target_arch = "wasm32")]
         let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
         match &self.bias {
+            Some(b) if y.device().is_cpu() => crate::kernels::add_channel_bias(&y, b),
             Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
             None => Ok(y),
         }
@@ -250,6 +251,16 @@ impl DepthwiseConv3 {
     }
 }
 
+/// x (B, C, H, W) times s, one value per channel (C) or per image and channel (B, C).
+pub fn scale_planes(x: &Tensor, s: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        return crate::kernels::scale_planes(x, s);
+    }
+    let (b, c, _, _) = x.dims4()?;
+    let rows = if s.elem_count() == c { 1 } else { b };
+    x.broadcast_mul(&s.reshape((rows, c, 1, 1))?)
+}
+
 /// Exact GELU (erf form); on the CPU with a fused backward.
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() {
@@ -276,8 +287,7 @@ impl SqueezeExcite {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let s = x.mean((2, 3))?;
         let s = self.expand.forward(&self.reduce.forward(&s)?.relu()?)?;
-        let gate = candle_nn::ops::sigmoid(&s)?;
-        x.broadcast_mul(&gate.unsqueeze(2)?.unsqueeze(3)?)
+        scale_planes(x, &candle_nn::ops::sigmoid(&s)?)
     }
 
     pub fn macs(&self) -> u64 {

@@ -3,7 +3,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{init::Init, VarBuilder};
 
-use super::layers::{gelu, uniform_fan_in, Conv, Ctx, DepthwiseConv3, LayerNorm, SqueezeExcite};
+use super::layers::{gelu, scale_planes, uniform_fan_in, Conv, Ctx, DepthwiseConv3, LayerNorm, SqueezeExcite};
 use super::Tap;
 
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ impl PatchConv {
         for b in &self.blocks {
             let u = gelu(&b.conv1.forward(&b.norm.forward_channels(&x)?)?)?;
             let u = b.conv2.forward(&b.se.forward(&gelu(&b.dw.forward(&u)?)?)?)?;
-            x = tap.site((x + u.broadcast_mul(&b.gamma.reshape((1, (), 1, 1))?)?)?)?;
+            x = tap.site((x + scale_planes(&u, &b.gamma)?)?)?;
         }
         Ok(x)
     }
