@@ -757,6 +757,14 @@ fn cli_train_eval_inspect() {
     assert_eq!(noise[0]["accuracy"].as_f64().unwrap(), acc);
     let png = std::fs::read(json.with_extension("png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
+    // plot-noise: two reports in one chart; a file that is not a report is named.
+    let both = tmp.path().join("eval/both.png");
+    let out = gattanet(&["plot-noise", s(&json), s(&json), "--out", s(&both)]);
+    assert!(out.status.success() && text(&out).contains("2 curves"), "{}", text(&out));
+    let (w, h) = image::image_dimensions(&both).unwrap();
+    assert!(w > 500 && h > 300, "{w}x{h}");
+    let out = gattanet(&["plot-noise", s(&out_dir.join("config.json")), "--out", s(&both)]);
+    assert!(!out.status.success() && text(&out).contains("not an eval report"), "{}", text(&out));
     // A missing data set: one clear line, failure.
     let out = gattanet(&["eval", "--model", s(&out_dir), "--data", s(&tmp.path().join("missing"))]);
     assert!(!out.status.success() && text(&out).contains("does not exist"), "{}", text(&out));

@@ -3,6 +3,7 @@ mod bench;
 mod eval;
 mod render;
 mod inspect;
+mod plot;
 mod train;
 
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ enum Command {
     Train(train::Args),
     /// Accuracy of a model on a data set's test split, also under Gaussian noise.
     Eval(eval::Args),
+    /// Draw several models' noise curves (eval.json files from `eval --json`) in one PNG.
+    PlotNoise(plot::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::PlotNoise(args) => plot::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
