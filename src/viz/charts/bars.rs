@@ -1,5 +1,5 @@
 //! Bar charts: top-k probabilities and signed per-item bars (dense agreement, α).
-use super::style::{fit, fmt_percent, fmt_value, rgb, text_width, Drawn, Theme, LABEL, TICK};
+use super::style::{fit, fmt_percent, fmt_tick, fmt_value, rgb, text_width, Drawn, Theme, LABEL, TICK};
 use super::Chart;
 use crate::inspect::{Inspection, LayerMaps, Pass};
 use crate::viz::colormap::{HIGHLIGHT, MUTED};
@@ -147,8 +147,7 @@ impl Chart for SignedBars {
             .x_label_area_size(x_area)
             .y_label_area_size(y_area)
             .build_cartesian_2d(-0.5f32..n as f32 - 0.5, bottom..top)?;
-        // Ticks are stepped in f32, so the zero tick can come out as 6.9e-18: call it 0.
-        let y_label = |v: &f32| fmt_value(if v.abs() < (top - bottom) * 1e-5 { 0.0 } else { *v });
+        let y_label = |v: &f32| fmt_tick(*v, top - bottom);
         let x_label = |v: &f32| if v.fract() == 0.0 { format!("{v}") } else { String::new() };
         let mut mesh = chart.configure_mesh();
         mesh.disable_x_mesh()

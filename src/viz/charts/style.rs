@@ -100,7 +100,27 @@ pub(super) fn fmt_value(v: f32) -> String {
     }
 }
 
+/// An axis tick on a range of width `span`: ticks stepped in f32 can land on 6.9e-18 instead of
+/// zero, which reads as noise; anything that close to zero is written 0.
+pub(super) fn fmt_tick(v: f32, span: f32) -> String {
+    fmt_value(if v.abs() < span.abs() * 1e-5 { 0.0 } else { v })
+}
+
 /// A probability as a percentage.
 pub(super) fn fmt_percent(p: f32) -> String {
     format!("{:.1}%", p * 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_near_zero_read_zero_and_others_keep_their_digits() {
+        assert_eq!(fmt_tick(6.94e-18, 2.0), "0");
+        assert_eq!(fmt_tick(-3e-9, 0.5), "0");
+        assert_eq!(fmt_tick(0.25, 2.0), "0.250");
+        assert_eq!(fmt_tick(-1.5, 4.0), "-1.50");
+        assert_eq!(fmt_tick(2e-5, 1e-4), "2.00e-5", "small ranges keep small ticks");
+    }
 }
