@@ -286,7 +286,7 @@ fn map_images_keep_the_aspect_and_skip_dense_layers() {
 #[test]
 fn topk_svg_names_classes_and_highlights_top1() {
     let insp = inspection();
-    let svg = topk_chart_svg(&insp.passes[1], 2);
+    let svg = topk_chart_svg(&insp.passes[1], 2, Fit::Wide);
     assert!(svg.starts_with("<svg"));
     assert!(has_text(&svg, "dog") && has_text(&svg, "ship") && !has_text(&svg, "cat"), "top 2 only");
     assert!(has_text(&svg, "70.0%"));
@@ -297,22 +297,26 @@ fn topk_svg_names_classes_and_highlights_top1() {
 fn dense_svg_labels_classes_and_highlights_one() {
     let insp = inspection();
     let fc = &insp.passes[0].layers[2];
-    let svg = dense_agreement_chart_svg(fc, Some(&insp.classes), Some(1));
+    let svg = dense_agreement_chart_svg(fc, Some(&insp.classes), Some(1), Fit::Wide);
     for c in &insp.classes {
         assert!(has_text(&svg, c), "{c}");
     }
     assert_eq!(svg.matches(&format!("fill=\"{}\"", hex(HIGHLIGHT))).count(), 2, "dog's bar and name");
-    let plain = dense_agreement_chart_svg(fc, None, None);
+    // For phones: the same chart on a canvas about half as wide, so its text shows larger.
+    let narrow = dense_agreement_chart_svg(fc, Some(&insp.classes), Some(1), Fit::Narrow);
+    assert!(svg.contains("width=\"1000\"") && narrow.contains("width=\"560\""), "{}", &narrow[..120]);
+    assert!(insp.classes.iter().all(|c| has_text(&narrow, c)));
+    let plain = dense_agreement_chart_svg(fc, None, None, Fit::Wide);
     assert!(!plain.contains(&hex(HIGHLIGHT)) && !has_text(&plain, "dog"));
 }
 
 #[test]
 fn pass_and_alpha_svgs_show_their_labels() {
     let insp = inspection();
-    let svg = top1_across_passes_svg(&insp);
+    let svg = top1_across_passes_svg(&insp, Fit::Wide);
     assert!(has_text(&svg, "pass 0") && has_text(&svg, "pass 1") && has_text(&svg, "dog"));
     assert!(svg.contains(&hex(categorical(0))) && svg.contains(&hex(categorical(2))));
-    let svg = alpha_chart_svg(&insp);
+    let svg = alpha_chart_svg(&insp, Fit::Narrow);
     assert!(has_text(&svg, "conv0") && has_text(&svg, "conv1") && has_text(&svg, "-0.100"));
 }
 
@@ -321,11 +325,11 @@ fn charts_of_empty_data_still_render() {
     let mut insp = inspection();
     insp.passes.clear();
     insp.alphas.clear();
-    assert!(top1_across_passes_svg(&insp).contains("</svg>"));
-    assert!(alpha_chart_svg(&insp).contains("</svg>"));
+    assert!(top1_across_passes_svg(&insp, Fit::Wide).contains("</svg>"));
+    assert!(alpha_chart_svg(&insp, Fit::Narrow).contains("</svg>"));
     let empty = layer("fc", LayerKind::Dense, &[0], &[]);
-    assert!(dense_agreement_chart_svg(&empty, Some(&[]), Some(0)).contains("</svg>"));
-    assert!(topk_chart_svg(&inspection().passes[0], 0).contains("</svg>"));
+    assert!(dense_agreement_chart_svg(&empty, Some(&[]), Some(0), Fit::Narrow).contains("</svg>"));
+    assert!(topk_chart_svg(&inspection().passes[0], 0, Fit::Narrow).contains("</svg>"));
 }
 
 /// Distinct colours in an image, and whether any pixel is near-black (rendered text).

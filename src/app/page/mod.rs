@@ -122,6 +122,8 @@ struct Job {
 pub enum Msg {
     Heard(Heard),
     WorkerTimeout(u32),
+    /// The window became phone-sized (true) or wider (false).
+    Narrow(bool),
     Manifest(Result<Vec<ModelEntry>, String>),
     SelectModel(String),
     ModelProgress { seq: u32, loaded: f64, total: Option<f64> },
@@ -208,6 +210,9 @@ pub struct App {
     tour_return_focus: bool,
     tour_button: NodeRef,
     tour_dialog: NodeRef,
+    /// A phone-sized window (max-width 639px): maps a row per layer, charts drawn narrow.
+    narrow: bool,
+    _narrow_change: Option<Closure<dyn FnMut(web_sys::Event)>>,
     _keydown: Closure<dyn FnMut(KeyboardEvent)>,
     _paste: Closure<dyn FnMut(web_sys::ClipboardEvent)>,
 }
@@ -655,6 +660,16 @@ impl Component for App {
             }
         });
         let _ = window.add_event_listener_with_callback("paste", paste.as_ref().unchecked_ref());
+        // Follows the same breakpoint as the phone CSS; a phone turned sideways re-renders.
+        let narrow_query = window.match_media("(max-width: 639px)").ok().flatten();
+        let narrow = narrow_query.as_ref().is_some_and(|q| q.matches());
+        let narrow_change = narrow_query.map(|q| {
+            let send = Self::link_send(ctx);
+            let query = q.clone();
+            let on_change = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| send.emit(Msg::Narrow(query.matches())));
+            let _ = q.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
+            on_change
+        });
 
         let view = ViewOpts {
             pass: 0,
@@ -707,6 +722,8 @@ impl Component for App {
             tour_return_focus: false,
             tour_button: NodeRef::default(),
             tour_dialog: NodeRef::default(),
+            narrow,
+            _narrow_change: narrow_change,
             _keydown: keydown,
             _paste: paste,
         };
@@ -730,6 +747,12 @@ impl Component for App {
         match msg {
             Msg::Heard(Heard::Reply(reply, bytes)) => return self.on_reply(ctx, reply, bytes),
             Msg::Heard(Heard::Crashed(why)) => self.restart_worker(ctx, &why),
+            Msg::Narrow(narrow) => {
+                if self.narrow == narrow {
+                    return false;
+                }
+                self.narrow = narrow;
+            }
             Msg::WorkerTimeout(generation) => {
                 if generation != self.worker_generation || self.worker_ready || self.bridge.is_none() {
                     return false;

@@ -15,7 +15,7 @@ use crate::app::render::{gradient_css, percent, png_data_url, short, signed};
 use crate::inspect::{Inspection, LayerKind};
 use crate::viz::{
     agreement_image, agreement_range, alpha_chart_svg, attention_image, attention_range, dense_agreement_chart_svg,
-    top1_across_passes_svg, topk_chart_svg, value_at, ColorMap, Interp, MapView, Normalization, Range,
+    top1_across_passes_svg, topk_chart_svg, value_at, ColorMap, Fit, Interp, MapView, Normalization, Range,
 };
 
 type Ctx = Context<App>;
@@ -29,6 +29,17 @@ impl App {
         let v: Rc<str> = draw().into();
         self.cache.borrow_mut().insert(key, v.clone());
         v
+    }
+
+    /// Charts for the screen's width (see `charts::Fit`).
+    fn fit(&self) -> Fit {
+        if self.narrow { Fit::Narrow } else { Fit::Wide }
+    }
+
+    /// Map grids with a row per layer and a column per pass: when there are many layers (no
+    /// sideways scrolling) and on phones (two or three maps side by side fit; six do not).
+    fn grid_by_layer(&self, layers: usize, passes: usize) -> bool {
+        passes <= 4 && (layers > 5 || self.narrow)
     }
 
     fn map_view(&self, cmap: ColorMap, h: usize, w: usize) -> MapView {
@@ -470,7 +481,7 @@ fn prediction_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let n = insp.passes.len();
     let p = app.view.pass.min(n.saturating_sub(1));
     let last = insp.prediction();
-    let topk = app.cached(format!("topk-{p}"), || topk_chart_svg(&insp.passes[p], 5));
+    let topk = app.cached(format!("topk-{p}-{:?}", app.fit()), || topk_chart_svg(&insp.passes[p], 5, app.fit()));
     let story = if p == 0 {
         "Pass 0 is a plain feed-forward pass: nothing is modulated yet. Its agreement maps decide how the next pass is modulated.".to_string()
     } else {
@@ -656,8 +667,8 @@ fn map_cell(app: &App, ctx: &Ctx, shown: &Shown, kind: MapKind, pass: usize) -> 
 }
 
 /// A grid of maps: one row per pass shown (time runs down) and one column per layer or head
-/// (depth runs right); with more than five layers the grid is transposed (a row per layer) so
-/// that it never needs sideways scrolling. `heads` label the layers, `cell(pass, i)` draws one.
+/// (depth runs right); with more than five layers, and on phones, the grid is transposed (a row
+/// per layer, see `App::grid_by_layer`) so that it never needs sideways scrolling. `heads` label the layers, `cell(pass, i)` draws one.
 fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str, max: &str, cell: impl Fn(usize, usize) -> Html) -> Html {
     let n = heads.len();
     let pass_head = |p: usize| {
@@ -671,12 +682,17 @@ fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str
             </button>
         }
     };
-    if n > 5 && passes.len() <= 4 {
-        let style = format!("grid-template-columns: max-content repeat({}, minmax(8rem, 16rem))", passes.len());
+    if app.grid_by_layer(n, passes.len()) {
+        // On phones the layer's name spans the row above its maps, and the maps share the width.
+        let (style, corner) = if app.narrow {
+            (format!("grid-template-columns: repeat({}, minmax(0, 1fr))", passes.len()), html! {})
+        } else {
+            (format!("grid-template-columns: max-content repeat({}, minmax(8rem, 16rem))", passes.len()), html! { <div class="grid-corner"></div> })
+        };
         return html! {
             <div class="map-grid-scroll">
-                <div class="map-grid" {style}>
-                    <div class="grid-corner"></div>
+                <div class={classes!("map-grid", "by-layer", app.narrow.then_some("narrow"))} {style}>
+                    { corner }
                     { for passes.iter().map(|&p| pass_head(p)) }
                     { for heads.into_iter().enumerate().map(|(i, h)| html! {
                         <>
@@ -748,7 +764,7 @@ fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 { ". The agreement g = key · global query is " }<span class="pos">{ "red where a position matches" }</span>
                 { " what the whole network is looking for, " }<span class="neg">{ "blue where it does not" }</span>
                 { ", white near 0. The next pass multiplies activations by 1 + α·g. " }
-                { if conv.len() > 5 && passes.len() <= 4 { "Rows go deeper into the network, columns are passes." } else { "Rows are passes, columns go deeper into the network." } }
+                { if app.grid_by_layer(conv.len(), passes.len()) { "Rows go deeper into the network, columns are passes." } else { "Rows are passes, columns go deeper into the network." } }
                 { " Hover a map for its values." }
             </p>
             { pass_grid(app, ctx, &passes, heads, min, max, |p, c| map_cell(app, ctx, shown, MapKind::Agreement(conv[c]), p)) }
@@ -786,10 +802,10 @@ fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                                 let pass = &insp.passes[p];
                                 let layer = &pass.layers[l];
                                 let is_logits = layer.name == "logits";
-                                let chart = app.cached(format!("d-{p}-{l}"), || {
+                                let chart = app.cached(format!("d-{p}-{l}-{:?}", app.fit()), || {
                                     let names = is_logits.then_some(insp.classes.as_slice());
                                     let hl = if is_logits { pass.top.first().map(|t| t.index) } else { None };
-                                    dense_agreement_chart_svg(layer, names, hl)
+                                    dense_agreement_chart_svg(layer, names, hl, app.fit())
                                 });
                                 let selected = p == app.view.pass;
                                 html! {
@@ -881,7 +897,7 @@ fn compare_card(app: &App, shown: &Shown) -> Html {
                     </tbody>
                 </table>
                 <figure class="chart" role="img" aria-label="Probability of the final top classes in every pass">
-                    { svg(&app.cached("across".into(), || top1_across_passes_svg(insp))) }
+                    { svg(&app.cached(format!("across-{:?}", app.fit()), || top1_across_passes_svg(insp, app.fit()))) }
                 </figure>
             }
         </section>
@@ -893,7 +909,7 @@ fn alpha_card(app: &App, shown: &Shown) -> Html {
     if insp.alphas.is_empty() {
         return html! {};
     }
-    let chart = app.cached("alpha".into(), || alpha_chart_svg(insp));
+    let chart = app.cached(format!("alpha-{:?}", app.fit()), || alpha_chart_svg(insp, app.fit()));
     let all_zero = insp.alphas.iter().all(|a| a.learned == 0.0);
     html! {
         <section class="card" aria-labelledby="alpha-h">

@@ -28,10 +28,26 @@ trait Chart {
 // plotters could report are bugs in this module.
 const INFALLIBLE: &str = "drawing a chart into memory failed";
 
-fn svg(chart: &impl Chart) -> String {
+/// How wide the page shows a chart. On a phone a chart is scaled down to about 350 px, which
+/// would shrink its text to a third; a narrow chart is the same drawing on a canvas about half as
+/// wide (its text keeps its pixel size, so it ends up about twice as large on the screen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    Wide,
+    Narrow,
+}
+
+const NARROW_WIDTH: u32 = 560;
+
+fn svg(chart: &impl Chart, fit: Fit) -> String {
+    let (w, h) = chart.size();
+    let size = match fit {
+        Fit::Wide => (w, h),
+        Fit::Narrow => (w.min(NARROW_WIDTH), h),
+    };
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, chart.size()).into_drawing_area();
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
         root.fill(&WHITE).expect(INFALLIBLE);
         chart.draw(&root, &style::SVG).expect(INFALLIBLE);
         root.present().expect(INFALLIBLE);
@@ -67,8 +83,8 @@ fn draw_on(
 }
 
 /// Horizontal bars of the `k` most probable classes of `pass`, top-1 highlighted.
-pub fn topk_chart_svg(pass: &Pass, k: usize) -> String {
-    svg(&bars::TopK { pass, k })
+pub fn topk_chart_svg(pass: &Pass, k: usize, fit: Fit) -> String {
+    svg(&bars::TopK { pass, k }, fit)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -77,8 +93,8 @@ pub fn topk_chart_png(pass: &Pass, k: usize) -> Vec<u8> {
 }
 
 /// Probabilities of the final top classes in every pass: one group of bars per pass.
-pub fn top1_across_passes_svg(insp: &Inspection) -> String {
-    svg(&passes::AcrossPasses { insp })
+pub fn top1_across_passes_svg(insp: &Inspection, fit: Fit) -> String {
+    svg(&passes::AcrossPasses { insp }, fit)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -93,8 +109,9 @@ pub fn dense_agreement_chart_svg(
     layer: &LayerMaps,
     class_names: Option<&[String]>,
     highlight: Option<usize>,
+    fit: Fit,
 ) -> String {
-    svg(&bars::dense_agreement(layer, class_names, highlight))
+    svg(&bars::dense_agreement(layer, class_names, highlight), fit)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -107,8 +124,8 @@ pub fn dense_agreement_chart_png(
 }
 
 /// The α used at each attended layer.
-pub fn alpha_chart_svg(insp: &Inspection) -> String {
-    svg(&bars::alphas(insp))
+pub fn alpha_chart_svg(insp: &Inspection, fit: Fit) -> String {
+    svg(&bars::alphas(insp), fit)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
