@@ -268,6 +268,19 @@ await check('changing passes changes the map count; ← → step through passes'
   await waitReady();
 });
 
+await check('Play steps through the passes and wraps around; a pass chosen by hand stops it', async () => {
+  const active = () => document.querySelector('.pass-dot.active')?.textContent;
+  const first = await page.evaluate(active);
+  await page.locator(T('play')).click();
+  assert((await page.locator(T('play')).getAttribute('aria-pressed')) === 'true', 'Play is not pressed');
+  await page.waitForFunction((f) => document.querySelector('.pass-dot.active')?.textContent !== f, first, { timeout: 5_000 });
+  await page.waitForFunction((f) => document.querySelector('.pass-dot.active')?.textContent === f, first, { timeout: 10_000 });
+  await page.locator('.pass-dot').first().click();
+  assert((await page.locator(T('play')).getAttribute('aria-pressed')) === 'false', 'choosing a pass did not stop Play');
+  await page.waitForTimeout(2_000);
+  assert(/Pass 0/.test(await page.evaluate(active)), 'the pass moved after Play stopped');
+});
+
 await check('UI-only changes redraw without recomputing', async () => {
   const timing = await page.locator('.timing').textContent();
   const before = await page.locator('.map-stack .heat').first().getAttribute('src');
@@ -387,6 +400,10 @@ await check('phone: the example is usable on a small screen', async () => {
   await waitReady(p);
   const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert(overflow <= 1, `page is ${overflow}px wider than the phone`);
+  // A mobile browser widens its layout viewport (zooming out) to fit wide content, which the
+  // check above cannot see: the layout must stay at the device's 390 px.
+  const vw = await p.evaluate(() => window.innerWidth);
+  assert(vw <= 391, `the phone zoomed out to a ${vw}px layout: something is wider than the screen`);
   await screenshot(p, 'phone.png');
   await screenshot(p, 'phone-full.png', { fullPage: true });
   // Maps a row per layer (no sideways scrolling), charts drawn narrow so their text stays legible.

@@ -124,6 +124,9 @@ pub enum Msg {
     WorkerTimeout(u32),
     /// The window became phone-sized (true) or wider (false).
     Narrow(bool),
+    /// Start or stop stepping through the passes on a timer; a tick shows the next pass.
+    Play(bool),
+    PlayTick,
     Manifest(Result<Vec<ModelEntry>, String>),
     SelectModel(String),
     ModelProgress { seq: u32, loaded: f64, total: Option<f64> },
@@ -210,6 +213,8 @@ pub struct App {
     tour_return_focus: bool,
     tour_button: NodeRef,
     tour_dialog: NodeRef,
+    /// Stepping through the passes on a timer (the stepper's Play button).
+    playing: Option<Interval>,
     /// A phone-sized window (max-width 639px): maps a row per layer, charts drawn narrow.
     narrow: bool,
     _narrow_change: Option<Closure<dyn FnMut(web_sys::Event)>>,
@@ -585,6 +590,30 @@ impl App {
 }
 
 const DEFAULT_OPACITY: f32 = 0.6;
+/// How long Play shows each pass.
+const PLAY_MS: i32 = 1500;
+
+/// A repeating timer, cleared when dropped.
+struct Interval {
+    id: i32,
+    _tick: Closure<dyn FnMut()>,
+}
+
+impl Interval {
+    fn start(ms: i32, tick: impl FnMut() + 'static) -> Option<Self> {
+        let tick = Closure::<dyn FnMut()>::new(tick);
+        let id = web_sys::window()?.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), ms).ok()?;
+        Some(Interval { id, _tick: tick })
+    }
+}
+
+impl Drop for Interval {
+    fn drop(&mut self) {
+        if let Some(window) = web_sys::window() {
+            window.clear_interval_with_handle(self.id);
+        }
+    }
+}
 /// How long a new worker may take to say it is ready (its wasm is ~0.8 MB gzip).
 const WORKER_START_MS: i32 = 45_000;
 /// Worker crashes in a row (without a result in between) before the page stops restarting it.
@@ -722,6 +751,7 @@ impl Component for App {
             tour_return_focus: false,
             tour_button: NodeRef::default(),
             tour_dialog: NodeRef::default(),
+            playing: None,
             narrow,
             _narrow_change: narrow_change,
             _keydown: keydown,
@@ -845,10 +875,28 @@ impl Component for App {
                     self.recompute();
                 }
             }
-            Msg::SetPass(p) => self.view.pass = p,
+            // Choosing a pass by hand takes over from Play.
+            Msg::SetPass(p) => {
+                self.playing = None;
+                self.view.pass = p;
+            }
             Msg::StepPass(d) => {
+                let was_playing = self.playing.take().is_some();
                 let key = if d < 0 { "ArrowLeft" } else { "ArrowRight" };
-                return self.on_key(key);
+                return self.on_key(key) || was_playing;
+            }
+            Msg::Play(on) => {
+                self.playing = if on {
+                    let send = Self::link_send(ctx);
+                    Interval::start(PLAY_MS, move || send.emit(Msg::PlayTick))
+                } else {
+                    None
+                };
+            }
+            Msg::PlayTick => {
+                let Some(shown) = &self.shown else { return false };
+                let n = shown.inspection.passes.len().max(1);
+                self.view.pass = (self.view.pass + 1) % n;
             }
             Msg::SetNorm(n) => self.view.norm = n,
             Msg::SetCmap(c) => self.view.cmap = c,

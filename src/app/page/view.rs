@@ -504,7 +504,7 @@ fn prediction_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 <figure class="chart" role="img" aria-label={format!("Top 5 classes in pass {p}")}>{ svg(&topk) }</figure>
             </div>
             <div class="pred-foot">
-                { pass_stepper(ctx, n, p) }
+                { pass_stepper(ctx, n, p, app.playing.is_some()) }
                 <div class="toolbar" role="group" aria-label="Export and share">
                     <button class="button" onclick={link.callback(|_| Msg::ExportPng)} title="Download the maps on screen as one PNG">{ "Save PNG" }</button>
                     <button class="button" onclick={link.callback(|_| Msg::ExportJson)} title="Download every map and number as inspection.json">{ "Save JSON" }</button>
@@ -516,8 +516,15 @@ fn prediction_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     }
 }
 
-fn pass_stepper(ctx: &Ctx, n: usize, p: usize) -> Html {
+fn pass_stepper(ctx: &Ctx, n: usize, p: usize, playing: bool) -> Html {
     let link = ctx.link();
+    let play = html! {
+        <button class={classes!("button", "play", playing.then_some("on"))} data-testid="play" aria-pressed={playing.to_string()}
+            aria-label={if playing { "Stop stepping through the passes" } else { "Step through the passes automatically" }}
+            disabled={n < 2} onclick={link.callback(move |_| Msg::Play(!playing))}>
+            { if playing { "❚❚ Pause" } else { "⏵ Play" } }
+        </button>
+    };
     html! {
         <div class="pass-stepper" role="group" aria-label="Step through the passes (← and → keys)">
             <button class="button" aria-label="Previous pass" disabled={p == 0} onclick={link.callback(|_| Msg::StepPass(-1))}>{ "◀" }</button>
@@ -530,6 +537,7 @@ fn pass_stepper(ctx: &Ctx, n: usize, p: usize) -> Html {
                 }) }
             </div>
             <button class="button" aria-label="Next pass" disabled={p + 1 >= n} onclick={link.callback(|_| Msg::StepPass(1))}>{ "▶" }</button>
+            { play }
             <span class="kbd-hint" aria-hidden="true">{ "← → keys" }</span>
         </div>
     }
