@@ -522,7 +522,7 @@ fn pass_stepper(ctx: &Ctx, n: usize, p: usize, playing: bool) -> Html {
         <button class={classes!("button", "play", playing.then_some("on"))} data-testid="play" aria-pressed={playing.to_string()}
             aria-label={if playing { "Stop stepping through the passes" } else { "Step through the passes automatically" }}
             disabled={n < 2} onclick={link.callback(move |_| Msg::Play(!playing))}>
-            { if playing { "❚❚ Pause" } else { "⏵ Play" } }
+            { if playing { "■ Stop" } else { "▷ Play" } }
         </button>
     };
     html! {
