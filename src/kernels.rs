@@ -80,6 +80,15 @@ fn par_blocks(out: &mut [f32], unit: usize, f: impl Fn(usize, &mut [f32]) + Sync
     });
 }
 
+/// The gradients of a three-input op, each shaped like its input.
+type Grads3 = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+fn grads3(inputs: [&Tensor; 3], grads: [Vec<f32>; 3]) -> Result<Grads3> {
+    let [a, b, c] = grads;
+    let tensor = |g: Vec<f32>, t: &Tensor| Tensor::from_vec(g, t.shape(), t.device()).map(Some);
+    Ok((tensor(a, inputs[0])?, tensor(b, inputs[1])?, tensor(c, inputs[2])?))
+}
+
 /// `f(i)` for i in 0..n in parallel; results in order.
 fn par_map<T: Copy + Default + Send + Sync>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let mut out = vec![T::default(); n];
@@ -463,7 +472,7 @@ impl CustomOp3 for BatchNormTrain {
         _beta: &Tensor,
         res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<Grads3> {
         let (b, c, h, w) = x.dims4()?;
         let hw = h * w;
         let n = (b * hw) as f64;
@@ -517,12 +526,7 @@ impl CustomOp3 for BatchNormTrain {
                 Ok((dx, dgamma, dbeta))
             })
         })?;
-        let dev = x.device();
-        Ok((
-            Some(Tensor::from_vec(dx, (b, c, h, w), dev)?),
-            Some(Tensor::from_vec(dgamma, gamma.shape(), dev)?),
-            Some(Tensor::from_vec(dbeta, gamma.shape(), dev)?),
-        ))
+        grads3([x, gamma, gamma], [dx, dgamma, dbeta])
     }
 }
 

@@ -3,7 +3,7 @@
 //! that replace it build padded copies and strided broadcasts; here each plane is one stencil.
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::{par_blocks, par_map, slice, uninit, with_f32};
+use super::{grads3, Grads3, par_blocks, par_map, slice, uninit, with_f32};
 
 /// out = Σ_k w[k]·src shifted by (ky − 1, kx − 1), zero outside: one h×w plane, out overwritten.
 fn stencil(src: &[f32], h: usize, w: usize, wt: &[f32; 9], init: f32, out: &mut [f32]) {
@@ -53,7 +53,7 @@ impl CustomOp3 for Depthwise3 {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
-    fn bwd(&self, x: &Tensor, weight: &Tensor, bias: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, weight: &Tensor, bias: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Grads3> {
         let (b, c, h, w) = x.dims4()?;
         let hw = h * w;
         let wv = weight.flatten_all()?.to_vec1::<f32>()?;
@@ -95,12 +95,7 @@ impl CustomOp3 for Depthwise3 {
                 Ok((dx, dw, db))
             })
         })?;
-        let dev = x.device();
-        Ok((
-            Some(Tensor::from_vec(dx, (b, c, h, w), dev)?),
-            Some(Tensor::from_vec(dw, weight.shape(), dev)?),
-            Some(Tensor::from_vec(db, bias.shape(), dev)?),
-        ))
+        grads3([x, weight, bias], [dx, dw, db])
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::{channel_sums, lane_sum, par_blocks, slice, uninit, with_f32};
+use super::{channel_sums, grads3, Grads3, lane_sum, par_blocks, slice, uninit, with_f32};
 
 struct LayerNormChannels {
     eps: f64,
@@ -65,7 +65,7 @@ impl CustomOp3 for LayerNormChannels {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
-    fn bwd(&self, x: &Tensor, gamma: &Tensor, _beta: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, gamma: &Tensor, _beta: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Grads3> {
         let (b, c, h, w) = x.dims4()?;
         let (hw, unit) = (h * w, c * h * w);
         let gamma_v = gamma.flatten_all()?.to_vec1::<f32>()?;
@@ -112,12 +112,7 @@ impl CustomOp3 for LayerNormChannels {
                 Ok((dx, dgamma, dbeta))
             })
         })?;
-        let dev = x.device();
-        Ok((
-            Some(Tensor::from_vec(dx, (b, c, h, w), dev)?),
-            Some(Tensor::from_vec(dgamma, gamma.shape(), dev)?),
-            Some(Tensor::from_vec(dbeta, gamma.shape(), dev)?),
-        ))
+        grads3([x, gamma, gamma], [dx, dgamma, dbeta])
     }
 }
 
