@@ -675,8 +675,9 @@ fn map_cell(app: &App, ctx: &Ctx, shown: &Shown, kind: MapKind, pass: usize) -> 
 }
 
 /// A grid of maps: one row per pass shown (time runs down) and one column per layer or head
-/// (depth runs right); with more than five layers, and on phones, the grid is transposed (a row
-/// per layer, see `App::grid_by_layer`) so that it never needs sideways scrolling. `heads` label the layers, `cell(pass, i)` draws one.
+/// (depth runs right). With more than five layers, and on phones, each layer becomes a block with
+/// its passes side by side, and the blocks flow (see `App::grid_by_layer`), so that nothing needs
+/// sideways scrolling. `heads` label the layers, `cell(pass, i)` draws one.
 fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str, max: &str, cell: impl Fn(usize, usize) -> Html) -> Html {
     let n = heads.len();
     let pass_head = |p: usize| {
@@ -691,22 +692,21 @@ fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str
         }
     };
     if app.grid_by_layer(n, passes.len()) {
-        // On phones the layer's name spans the row above its maps, and the maps share the width.
-        let (style, corner) = if app.narrow {
-            (format!("grid-template-columns: repeat({}, minmax(0, 1fr))", passes.len()), html! {})
-        } else {
-            (format!("grid-template-columns: max-content repeat({}, minmax(8rem, 16rem))", passes.len()), html! { <div class="grid-corner"></div> })
-        };
+        // A block per layer (its name, then its passes side by side), flowing two or three to a
+        // row on wide screens and one per row on phones; the pass buttons head the flow.
+        let np = passes.len();
+        let block = format!("grid-template-columns: repeat({np}, minmax(0, 1fr)); flex-basis: {}rem; max-width: {}rem", np * 11, np * 17);
+        let caption = |p: usize| html! { <div class={classes!("col-cap", (p == app.view.pass).then_some("selected"))}>{ format!("pass {p}") }</div> };
         return html! {
             <div class="map-grid-scroll">
-                <div class={classes!("map-grid", "by-layer", app.narrow.then_some("narrow"))} {style}>
-                    { corner }
-                    { for passes.iter().map(|&p| pass_head(p)) }
+                <div class="pass-heads">{ for passes.iter().map(|&p| pass_head(p)) }</div>
+                <div class={classes!("map-grid", "by-layer", app.narrow.then_some("narrow"))}>
                     { for heads.into_iter().enumerate().map(|(i, h)| html! {
-                        <>
+                        <div class="layer-block" style={block.clone()}>
                             <div class="row-head">{ h }</div>
+                            if np > 1 { { for passes.iter().map(|&p| caption(p)) } }
                             { for passes.iter().map(|&p| cell(p, i)) }
-                        </>
+                        </div>
                     }) }
                 </div>
             </div>
@@ -772,7 +772,7 @@ fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 { ". The agreement g = key · global query is " }<span class="pos">{ "red where a position matches" }</span>
                 { " what the whole network is looking for, " }<span class="neg">{ "blue where it does not" }</span>
                 { ", white near 0. The next pass multiplies activations by 1 + α·g. " }
-                { if app.grid_by_layer(conv.len(), passes.len()) { "Rows go deeper into the network, columns are passes." } else { "Rows are passes, columns go deeper into the network." } }
+                { if app.grid_by_layer(conv.len(), passes.len()) { "Each layer shows its passes side by side; deeper layers follow." } else { "Rows are passes, columns go deeper into the network." } }
                 { " Hover a map for its values." }
             </p>
             { pass_grid(app, ctx, &passes, heads, min, max, |p, c| map_cell(app, ctx, shown, MapKind::Agreement(conv[c]), p)) }
