@@ -80,6 +80,16 @@ fn par_blocks(out: &mut [f32], unit: usize, f: impl Fn(usize, &mut [f32]) + Sync
     });
 }
 
+/// `f(i, block)` for each block of `unit` elements of `out` (a plane, an image, a row), in
+/// parallel: [`par_blocks`] one block at a time.
+fn par_each(out: &mut [f32], unit: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    par_blocks(out, unit, |first, blocks| {
+        for (i, block) in blocks.chunks_mut(unit).enumerate() {
+            f(first + i, block);
+        }
+    });
+}
+
 /// The gradients of a three-input op, each shaped like its input.
 type Grads3 = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
@@ -146,30 +156,27 @@ fn im2col(x: &[f32], g: ConvGeom) -> Vec<f32> {
     let (ho, wo) = g.out();
     let n = g.cols();
     let mut col = uninit(g.rows() * n);
-    par_blocks(&mut col, n, |k0, rows| {
-        for (r, row) in rows.chunks_mut(n).enumerate() {
-            let k = k0 + r;
-            let (c, ky, kx) = (k / (g.kh * g.kw), (k / g.kw) % g.kh, k % g.kw);
-            let (x0, x1) = g.valid_x(kx, wo);
-            for b in 0..g.b {
-                let plane = &x[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
-                for oy in 0..ho {
-                    let iy = (oy * g.stride + ky) as isize - g.padding as isize;
-                    let dst = &mut row[(b * ho + oy) * wo..(b * ho + oy + 1) * wo];
-                    if iy < 0 || iy >= g.h as isize {
-                        dst.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    dst[..x0].fill(0.0);
-                    dst[x1..].fill(0.0);
-                    if g.stride == 1 {
-                        let ix0 = x0 + kx - g.padding;
-                        dst[x0..x1].copy_from_slice(&src[ix0..ix0 + (x1 - x0)]);
-                    } else {
-                        for ox in x0..x1 {
-                            dst[ox] = src[ox * g.stride + kx - g.padding];
-                        }
+    par_each(&mut col, n, |k, row| {
+        let (c, ky, kx) = (k / (g.kh * g.kw), (k / g.kw) % g.kh, k % g.kw);
+        let (x0, x1) = g.valid_x(kx, wo);
+        for b in 0..g.b {
+            let plane = &x[(b * g.c + c) * g.h * g.w..(b * g.c + c + 1) * g.h * g.w];
+            for oy in 0..ho {
+                let iy = (oy * g.stride + ky) as isize - g.padding as isize;
+                let dst = &mut row[(b * ho + oy) * wo..(b * ho + oy + 1) * wo];
+                if iy < 0 || iy >= g.h as isize {
+                    dst.fill(0.0);
+                    continue;
+                }
+                let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                dst[..x0].fill(0.0);
+                dst[x1..].fill(0.0);
+                if g.stride == 1 {
+                    let ix0 = x0 + kx - g.padding;
+                    dst[x0..x1].copy_from_slice(&src[ix0..ix0 + (x1 - x0)]);
+                } else {
+                    for ox in x0..x1 {
+                        dst[ox] = src[ox * g.stride + kx - g.padding];
                     }
                 }
             }
@@ -218,12 +225,9 @@ fn col2im(col: &[f32], g: ConvGeom) -> Vec<f32> {
 /// Swap the two outer axes of an (A, B, M) array: out[b][a] = src[a][b], rows of M.
 fn swap_outer(src: &[f32], a: usize, b: usize, m: usize) -> Vec<f32> {
     let mut out = uninit(src.len());
-    par_blocks(&mut out, a * m, |b0, blocks| {
-        for (bi, block) in blocks.chunks_mut(a * m).enumerate() {
-            let j = b0 + bi;
-            for (i, row) in block.chunks_mut(m).enumerate() {
-                row.copy_from_slice(&src[(i * b + j) * m..(i * b + j + 1) * m]);
-            }
+    par_each(&mut out, a * m, |j, block| {
+        for (i, row) in block.chunks_mut(m).enumerate() {
+            row.copy_from_slice(&src[(i * b + j) * m..(i * b + j + 1) * m]);
         }
     });
     out
@@ -308,27 +312,24 @@ impl CustomOp1 for MaxPool3s2 {
         let mut y = uninit(b * c * ho * wo);
         let mut arg = vec![0u8; b * c * ho * wo];
         let arg_ptr = arg.as_mut_ptr() as usize;
-        par_blocks(&mut y, ho * wo, |p0, planes| {
-            for (pi, out) in planes.chunks_mut(ho * wo).enumerate() {
-                let p = p0 + pi;
-                let src = &x[p * h * w..(p + 1) * h * w];
-                // SAFETY: plane p's argmax bytes belong to this block only.
-                let am = unsafe { std::slice::from_raw_parts_mut((arg_ptr as *mut u8).add(p * ho * wo), ho * wo) };
-                for oy in 0..ho {
-                    let rows = [0, 1, 2].map(|dy| &src[(2 * oy + dy) * w..(2 * oy + dy + 1) * w]);
-                    for ox in 0..wo {
-                        let (mut m, mut k) = (rows[0][2 * ox], 0u8);
-                        for (dy, row) in rows.iter().enumerate() {
-                            for (dx, &v) in row[2 * ox..2 * ox + 3].iter().enumerate() {
-                                if v > m {
-                                    m = v;
-                                    k = (dy * 3 + dx) as u8;
-                                }
+        par_each(&mut y, ho * wo, |p, out| {
+            let src = &x[p * h * w..(p + 1) * h * w];
+            // SAFETY: plane p's argmax bytes belong to this block only.
+            let am = unsafe { std::slice::from_raw_parts_mut((arg_ptr as *mut u8).add(p * ho * wo), ho * wo) };
+            for oy in 0..ho {
+                let rows = [0, 1, 2].map(|dy| &src[(2 * oy + dy) * w..(2 * oy + dy + 1) * w]);
+                for ox in 0..wo {
+                    let (mut m, mut k) = (rows[0][2 * ox], 0u8);
+                    for (dy, row) in rows.iter().enumerate() {
+                        for (dx, &v) in row[2 * ox..2 * ox + 3].iter().enumerate() {
+                            if v > m {
+                                m = v;
+                                k = (dy * 3 + dx) as u8;
                             }
                         }
-                        out[oy * wo + ox] = m;
-                        am[oy * wo + ox] = k;
                     }
+                    out[oy * wo + ox] = m;
+                    am[oy * wo + ox] = k;
                 }
             }
         });
@@ -342,15 +343,12 @@ impl CustomOp1 for MaxPool3s2 {
         let argmax = self.argmax.lock().expect("argmax lock");
         let dx = with_f32(grad, |g| {
             let mut dx = vec![0f32; b * c * h * w];
-            par_blocks(&mut dx, h * w, |p0, planes| {
-                for (pi, d) in planes.chunks_mut(h * w).enumerate() {
-                    let p = p0 + pi;
-                    let (gp, am) = (&g[p * ho * wo..(p + 1) * ho * wo], &argmax[p * ho * wo..(p + 1) * ho * wo]);
-                    for oy in 0..ho {
-                        for ox in 0..wo {
-                            let k = am[oy * wo + ox] as usize;
-                            d[(2 * oy + k / 3) * w + 2 * ox + k % 3] += gp[oy * wo + ox];
-                        }
+            par_each(&mut dx, h * w, |p, d| {
+                let (gp, am) = (&g[p * ho * wo..(p + 1) * ho * wo], &argmax[p * ho * wo..(p + 1) * ho * wo]);
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let k = am[oy * wo + ox] as usize;
+                        d[(2 * oy + k / 3) * w + 2 * ox + k % 3] += gp[oy * wo + ox];
                     }
                 }
             });
@@ -445,18 +443,15 @@ impl CustomOp3 for BatchNormTrain {
         let shift: Vec<f32> = (0..c).map(|ch| beta[ch] - mean[ch] * scale[ch]).collect();
         let mut y = uninit(x.len());
         let relu = self.relu;
-        par_blocks(&mut y, hw, |p0, planes| {
-            for (pi, out) in planes.chunks_mut(hw).enumerate() {
-                let p = p0 + pi;
-                let (k, d) = (scale[p % c], shift[p % c]);
-                if relu {
-                    for (o, &v) in out.iter_mut().zip(plane(p)) {
-                        *o = (v * k + d).max(0.0);
-                    }
-                } else {
-                    for (o, &v) in out.iter_mut().zip(plane(p)) {
-                        *o = v * k + d;
-                    }
+        par_each(&mut y, hw, |p, out| {
+            let (k, d) = (scale[p % c], shift[p % c]);
+            if relu {
+                for (o, &v) in out.iter_mut().zip(plane(p)) {
+                    *o = (v * k + d).max(0.0);
+                }
+            } else {
+                for (o, &v) in out.iter_mut().zip(plane(p)) {
+                    *o = v * k + d;
                 }
             }
         });
@@ -506,19 +501,16 @@ impl CustomOp3 for BatchNormTrain {
                     (lane_sum(hw, |i| gs[i]), lane_sum(hw, |i| gs[i] * (xs[i] - m)))
                 });
                 let mut dx = uninit(x.len());
-                par_blocks(&mut dx, hw, |p0, planes| {
-                    for (pi, out) in planes.chunks_mut(hw).enumerate() {
-                        let p = p0 + pi;
-                        let ch = p % c;
-                        let is = invstd[ch];
-                        // dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ = (x − mean)·invstd
-                        let m_dy = (sums[ch].0 / n) as f32;
-                        let m_dyx = (sums[ch].1 / n) as f32 * is; // mean(dy·x̂)
-                        let (k, m, kx) = (gamma_v[ch] * is, mean[ch], is * m_dyx);
-                        let (xs, gs) = (&x[p * hw..(p + 1) * hw], &g[p * hw..(p + 1) * hw]);
-                        for ((o, &xv), &dy) in out.iter_mut().zip(xs).zip(gs) {
-                            *o = k * (dy - m_dy - (xv - m) * kx);
-                        }
+                par_each(&mut dx, hw, |p, out| {
+                    let ch = p % c;
+                    let is = invstd[ch];
+                    // dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)), x̂ = (x − mean)·invstd
+                    let m_dy = (sums[ch].0 / n) as f32;
+                    let m_dyx = (sums[ch].1 / n) as f32 * is; // mean(dy·x̂)
+                    let (k, m, kx) = (gamma_v[ch] * is, mean[ch], is * m_dyx);
+                    let (xs, gs) = (&x[p * hw..(p + 1) * hw], &g[p * hw..(p + 1) * hw]);
+                    for ((o, &xv), &dy) in out.iter_mut().zip(xs).zip(gs) {
+                        *o = k * (dy - m_dy - (xv - m) * kx);
                     }
                 });
                 let dgamma: Vec<f32> = sums.iter().zip(invstd).map(|(s, &is)| (s.1 * f64::from(is)) as f32).collect();

@@ -3,7 +3,7 @@
 //! that replace it build padded copies and strided broadcasts; here each plane is one stencil.
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::{grads3, Grads3, par_blocks, par_map, slice, uninit, with_f32};
+use super::{grads3, Grads3, par_each, par_map, slice, uninit, with_f32};
 
 /// out = Σ_k w[k]·src shifted by (ky − 1, kx − 1), zero outside: one h×w plane, out overwritten.
 fn stencil(src: &[f32], h: usize, w: usize, wt: &[f32; 9], init: f32, out: &mut [f32]) {
@@ -44,11 +44,8 @@ impl CustomOp3 for Depthwise3 {
         let (x, weight, bias) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
         let hw = h * w;
         let mut y = uninit(x.len());
-        par_blocks(&mut y, hw, |p0, planes| {
-            for (i, out) in planes.chunks_mut(hw).enumerate() {
-                let p = p0 + i;
-                stencil(&x[p * hw..(p + 1) * hw], h, w, &taps(weight, p % c), bias[p % c], out);
-            }
+        par_each(&mut y, hw, |p, out| {
+            stencil(&x[p * hw..(p + 1) * hw], h, w, &taps(weight, p % c), bias[p % c], out);
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -61,13 +58,10 @@ impl CustomOp3 for Depthwise3 {
             with_f32(grad, |g| {
                 // dx: the same stencil over dy with the kernel rotated by 180°.
                 let mut dx = uninit(x.len());
-                par_blocks(&mut dx, hw, |p0, planes| {
-                    for (i, out) in planes.chunks_mut(hw).enumerate() {
-                        let p = p0 + i;
-                        let mut flipped = taps(&wv, p % c);
-                        flipped.reverse();
-                        stencil(&g[p * hw..(p + 1) * hw], h, w, &flipped, 0.0, out);
-                    }
+                par_each(&mut dx, hw, |p, out| {
+                    let mut flipped = taps(&wv, p % c);
+                    flipped.reverse();
+                    stencil(&g[p * hw..(p + 1) * hw], h, w, &flipped, 0.0, out);
                 });
                 // dw[k] = Σ over images and positions of dy · (x shifted by k); db = Σ dy.
                 let per_channel = par_map(c, |ch| {

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::{channel_sums, grads3, Grads3, lane_sum, par_blocks, slice, uninit, with_f32};
+use super::{channel_sums, grads3, Grads3, lane_sum, par_each, slice, uninit, with_f32};
 
 struct LayerNormChannels {
     eps: f64,
@@ -44,22 +44,19 @@ impl CustomOp3 for LayerNormChannels {
         let (hw, unit) = (h * w, c * h * w);
         let mut y = uninit(x.len());
         let saved = Mutex::new((vec![0f32; b * hw], vec![0f32; b * hw]));
-        par_blocks(&mut y, unit, |i0, images| {
-            for (i, out) in images.chunks_mut(unit).enumerate() {
-                let bi = i0 + i;
-                let xi = &x[bi * unit..(bi + 1) * unit];
-                let (mean, rstd) = stats(xi, c, hw, self.eps);
-                for ch in 0..c {
-                    let (g, be) = (gamma[ch], beta[ch]);
-                    let row = ch * hw..(ch + 1) * hw;
-                    for (((o, &v), &m), &r) in out[row.clone()].iter_mut().zip(&xi[row]).zip(&mean).zip(&rstd) {
-                        *o = (v - m) * r * g + be;
-                    }
+        par_each(&mut y, unit, |bi, out| {
+            let xi = &x[bi * unit..(bi + 1) * unit];
+            let (mean, rstd) = stats(xi, c, hw, self.eps);
+            for ch in 0..c {
+                let (g, be) = (gamma[ch], beta[ch]);
+                let row = ch * hw..(ch + 1) * hw;
+                for (((o, &v), &m), &r) in out[row.clone()].iter_mut().zip(&xi[row]).zip(&mean).zip(&rstd) {
+                    *o = (v - m) * r * g + be;
                 }
-                let mut s = saved.lock().expect("saved lock");
-                s.0[bi * hw..(bi + 1) * hw].copy_from_slice(&mean);
-                s.1[bi * hw..(bi + 1) * hw].copy_from_slice(&rstd);
             }
+            let mut s = saved.lock().expect("saved lock");
+            s.0[bi * hw..(bi + 1) * hw].copy_from_slice(&mean);
+            s.1[bi * hw..(bi + 1) * hw].copy_from_slice(&rstd);
         });
         *self.saved.lock().expect("saved lock") = saved.into_inner().expect("saved lock");
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -75,29 +72,26 @@ impl CustomOp3 for LayerNormChannels {
             with_f32(grad, |g| {
                 // x̂ = (x − mean)·rstd;  dx̂ = dy·γ;  dx = rstd·(dx̂ − mean_c(dx̂) − x̂·mean_c(dx̂·x̂))
                 let mut dx = uninit(x.len());
-                par_blocks(&mut dx, unit, |i0, images| {
-                    for (i, out) in images.chunks_mut(unit).enumerate() {
-                        let bi = i0 + i;
-                        let (xi, gi) = (&x[bi * unit..(bi + 1) * unit], &g[bi * unit..(bi + 1) * unit]);
-                        let (m, r) = (&mean[bi * hw..(bi + 1) * hw], &rstd[bi * hw..(bi + 1) * hw]);
-                        let (mut s1, mut s2) = (vec![0f32; hw], vec![0f32; hw]);
-                        for ch in 0..c {
-                            let gm = gamma_v[ch];
-                            let row = ch * hw..(ch + 1) * hw;
-                            for p in 0..hw {
-                                let d = gi[row.start + p] * gm;
-                                s1[p] += d;
-                                s2[p] += d * (xi[row.start + p] - m[p]) * r[p];
-                            }
+                par_each(&mut dx, unit, |bi, out| {
+                    let (xi, gi) = (&x[bi * unit..(bi + 1) * unit], &g[bi * unit..(bi + 1) * unit]);
+                    let (m, r) = (&mean[bi * hw..(bi + 1) * hw], &rstd[bi * hw..(bi + 1) * hw]);
+                    let (mut s1, mut s2) = (vec![0f32; hw], vec![0f32; hw]);
+                    for ch in 0..c {
+                        let gm = gamma_v[ch];
+                        let row = ch * hw..(ch + 1) * hw;
+                        for p in 0..hw {
+                            let d = gi[row.start + p] * gm;
+                            s1[p] += d;
+                            s2[p] += d * (xi[row.start + p] - m[p]) * r[p];
                         }
-                        let inv_c = 1.0 / c as f32;
-                        for ch in 0..c {
-                            let gm = gamma_v[ch];
-                            let row = ch * hw..(ch + 1) * hw;
-                            for p in 0..hw {
-                                let xh = (xi[row.start + p] - m[p]) * r[p];
-                                out[row.start + p] = r[p] * (gi[row.start + p] * gm - s1[p] * inv_c - xh * s2[p] * inv_c);
-                            }
+                    }
+                    let inv_c = 1.0 / c as f32;
+                    for ch in 0..c {
+                        let gm = gamma_v[ch];
+                        let row = ch * hw..(ch + 1) * hw;
+                        for p in 0..hw {
+                            let xh = (xi[row.start + p] - m[p]) * r[p];
+                            out[row.start + p] = r[p] * (gi[row.start + p] * gm - s1[p] * inv_c - xh * s2[p] * inv_c);
                         }
                     }
                 });

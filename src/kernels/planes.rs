@@ -4,7 +4,7 @@
 //! broadcast axes and zero-filled buffers; here each gradient is one pass.
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::{channel_sums, lane_sum, par_blocks, par_map, slice, uninit, with_f32};
+use super::{channel_sums, lane_sum, par_each, par_map, slice, uninit, with_f32};
 
 /// x (B, C, H, W) + bias[c].
 struct AddChannelBias {
@@ -20,13 +20,10 @@ impl CustomOp2 for AddChannelBias {
         let (x, bias) = (slice(s1, l1)?, slice(s2, l2)?);
         let (_, c, hw) = self.dims;
         let mut y = uninit(x.len());
-        par_blocks(&mut y, hw, |p0, planes| {
-            for (i, out) in planes.chunks_mut(hw).enumerate() {
-                let p = p0 + i;
-                let b = bias[p % c];
-                for (o, &v) in out.iter_mut().zip(&x[p * hw..(p + 1) * hw]) {
-                    *o = v + b;
-                }
+        par_each(&mut y, hw, |p, out| {
+            let b = bias[p % c];
+            for (o, &v) in out.iter_mut().zip(&x[p * hw..(p + 1) * hw]) {
+                *o = v + b;
             }
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -54,13 +51,10 @@ impl CustomOp2 for ScalePlanes {
         let (x, s) = (slice(s1, l1)?, slice(s2, l2)?);
         let hw = self.dims.2;
         let mut y = uninit(x.len());
-        par_blocks(&mut y, hw, |p0, planes| {
-            for (i, out) in planes.chunks_mut(hw).enumerate() {
-                let p = p0 + i;
-                let k = s[p % s.len()];
-                for (o, &v) in out.iter_mut().zip(&x[p * hw..(p + 1) * hw]) {
-                    *o = v * k;
-                }
+        par_each(&mut y, hw, |p, out| {
+            let k = s[p % s.len()];
+            for (o, &v) in out.iter_mut().zip(&x[p * hw..(p + 1) * hw]) {
+                *o = v * k;
             }
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -72,13 +66,10 @@ impl CustomOp2 for ScalePlanes {
         let (dx, ds) = with_f32(x, |x| {
             with_f32(grad, |g| {
                 let mut dx = uninit(x.len());
-                par_blocks(&mut dx, hw, |p0, planes| {
-                    for (i, out) in planes.chunks_mut(hw).enumerate() {
-                        let p = p0 + i;
-                        let k = sv[p % sv.len()];
-                        for (o, &d) in out.iter_mut().zip(&g[p * hw..(p + 1) * hw]) {
-                            *o = d * k;
-                        }
+                par_each(&mut dx, hw, |p, out| {
+                    let k = sv[p % sv.len()];
+                    for (o, &d) in out.iter_mut().zip(&g[p * hw..(p + 1) * hw]) {
+                        *o = d * k;
                     }
                 });
                 let dot = |p: usize| lane_sum(hw, |i| g[p * hw + i] * x[p * hw + i]);
@@ -109,13 +100,10 @@ impl CustomOp2 for ScalePositions {
         let (a, gain) = (slice(s1, l1)?, slice(s2, l2)?);
         let (_, c, hw) = self.dims;
         let mut y = uninit(a.len());
-        par_blocks(&mut y, hw, |p0, planes| {
-            for (i, out) in planes.chunks_mut(hw).enumerate() {
-                let p = p0 + i;
-                let g = &gain[(p / c) * hw..(p / c + 1) * hw];
-                for ((o, &v), &k) in out.iter_mut().zip(&a[p * hw..(p + 1) * hw]).zip(g) {
-                    *o = v * k;
-                }
+        par_each(&mut y, hw, |p, out| {
+            let g = &gain[(p / c) * hw..(p / c + 1) * hw];
+            for ((o, &v), &k) in out.iter_mut().zip(&a[p * hw..(p + 1) * hw]).zip(g) {
+                *o = v * k;
             }
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -127,25 +115,19 @@ impl CustomOp2 for ScalePositions {
             with_f32(gain, |gain| {
                 with_f32(grad, |g| {
                     let mut da = uninit(a.len());
-                    par_blocks(&mut da, hw, |p0, planes| {
-                        for (i, out) in planes.chunks_mut(hw).enumerate() {
-                            let p = p0 + i;
-                            let k = &gain[(p / c) * hw..(p / c + 1) * hw];
-                            for ((o, &d), &kv) in out.iter_mut().zip(&g[p * hw..(p + 1) * hw]).zip(k) {
-                                *o = d * kv;
-                            }
+                    par_each(&mut da, hw, |p, out| {
+                        let k = &gain[(p / c) * hw..(p / c + 1) * hw];
+                        for ((o, &d), &kv) in out.iter_mut().zip(&g[p * hw..(p + 1) * hw]).zip(k) {
+                            *o = d * kv;
                         }
                     });
                     // dgain[b, p] = Σ_c dy·a, accumulated plane by plane.
                     let mut dgain = vec![0f32; b * hw];
-                    par_blocks(&mut dgain, hw, |b0, images| {
-                        for (i, out) in images.chunks_mut(hw).enumerate() {
-                            let bi = b0 + i;
-                            for ch in 0..c {
-                                let p = bi * c + ch;
-                                for ((o, &d), &v) in out.iter_mut().zip(&g[p * hw..(p + 1) * hw]).zip(&a[p * hw..(p + 1) * hw]) {
-                                    *o += d * v;
-                                }
+                    par_each(&mut dgain, hw, |bi, out| {
+                        for ch in 0..c {
+                            let p = bi * c + ch;
+                            for ((o, &d), &v) in out.iter_mut().zip(&g[p * hw..(p + 1) * hw]).zip(&a[p * hw..(p + 1) * hw]) {
+                                *o += d * v;
                             }
                         }
                     });

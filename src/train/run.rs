@@ -27,7 +27,6 @@ use crate::model::{io, Model, ModelConfig, RunOptions};
 
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 pub const METRICS_FILE: &str = "metrics.json";
-/// Models whose f16 weights stay under this size are stored in f16.
 
 /// Everything that decides the trajectory of a run (and is checked on resume).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
