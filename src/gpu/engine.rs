@@ -9,7 +9,7 @@ use super::kernels::{Kernel, Pipelines};
 use super::plan::{self, BufId, Launch, Plan, Sel};
 use super::weights::Weights;
 use crate::error::Error;
-use crate::inspect::{top_k, Aggregation, InspectOptions, Inspection, LayerAlpha, LayerKind, LayerMaps, Pass};
+use crate::inspect::{Aggregation, InspectOptions, Inspection, LayerAlpha, LayerMaps, Pass};
 use crate::model::ModelConfig;
 
 /// Buffer id meaning "no buffer here" (an unused optional slot): bound to the dummy buffer.
@@ -315,47 +315,19 @@ impl Engine {
                 .iter()
                 .enumerate()
                 .map(|(l, s)| {
-                    let (kind, shape) = match s.info.spatial {
-                        Some([h, w]) => (LayerKind::Conv, vec![h, w]),
-                        None => (LayerKind::Dense, vec![s.info.channels]),
-                    };
-                    LayerMaps {
-                        name: s.info.name.clone(),
-                        kind,
-                        shape,
-                        agreement: at(layout.agree[l], s.n),
-                        gain: if t == 0 { vec![1.0; s.n] } else { at(layout.gain[l], s.n) },
-                    }
+                    let gain = if t == 0 { vec![1.0; s.n] } else { at(layout.gain[l], s.n) };
+                    LayerMaps::new(&s.info, at(layout.agree[l], s.n), gain)
                 })
                 .collect();
             let aggregation = self.plan.attention.map(|(_, heads, tok)| {
-                let [_, fh, fw] = cfg.feature_shape();
-                let rows: Vec<Vec<f32>> = (0..heads).map(|hh| at(layout.attention + hh * tok, tok)).collect();
-                Aggregation {
-                    heads,
-                    grid: [fh, fw],
-                    self_weight: rows.iter().map(|r| r[0]).collect(),
-                    weights: rows.into_iter().map(|r| r[1..].to_vec()).collect(),
-                }
+                let rows = (0..heads).map(|hh| at(layout.attention + hh * tok, tok)).collect();
+                Aggregation::from_rows(rows, cfg.feature_shape())
             });
-            result.push(Pass {
-                index: t,
-                top: top_k(&probabilities, &cfg.classes, options.top_k),
-                logits,
-                probabilities,
-                global_query: self.plan.qbar.map_or(Vec::new(), |(_, d)| at(layout.qbar, d)),
-                layers,
-                aggregation,
-            });
+            let global_query = self.plan.qbar.map_or(Vec::new(), |(_, d)| at(layout.qbar, d));
+            let pass = Pass::new(t, logits, probabilities, global_query, layers, aggregation);
+            result.push(pass.with_top(&cfg.classes, options.top_k));
         }
-        Ok(Inspection {
-            model: cfg.name.clone(),
-            classes: cfg.classes.clone(),
-            input_size: cfg.input.size,
-            options: InspectOptions { passes: Some(passes), ..options.clone() },
-            alphas,
-            passes: result,
-        })
+        Ok(Inspection::new(cfg, options, passes, alphas, result))
     }
 
     /// Blocking `inspect` for native callers.

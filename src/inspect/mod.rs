@@ -7,7 +7,7 @@ pub use types::*;
 use candle_core::{Tensor, D};
 
 use crate::error::{Error, Result};
-use crate::model::{Model, RunOptions};
+use crate::model::{Model, ModelConfig, RunOptions, SiteInfo};
 
 /// The α actually used per attended layer: override, or learned × scale (0 without attention).
 pub fn used_alphas(model: &Model, options: &InspectOptions) -> Result<Vec<LayerAlpha>> {
@@ -65,38 +65,21 @@ pub fn inspect(model: &Model, input_chw: &[f32], options: &InspectOptions) -> Re
                     Some(g) => first(&g[l])?,
                     None => vec![1.0; agreement.len()],
                 };
-                let (kind, shape) = match site.spatial {
-                    Some([h, w]) => (LayerKind::Conv, vec![h, w]),
-                    None => (LayerKind::Dense, vec![site.channels]),
-                };
-                Ok(LayerMaps { name: site.name.clone(), kind, shape, agreement, gain })
+                Ok(LayerMaps::new(site, agreement, gain))
             })
             .collect::<Result<Vec<_>>>()?;
         let aggregation = match &out.class_attention {
-            Some(a) => Some(aggregation(&a.squeeze(0)?, cfg.feature_shape())?),
+            Some(a) => Some(Aggregation::from_rows(a.squeeze(0)?.to_vec2::<f32>()?, cfg.feature_shape())),
             None => None,
         };
-        result.push(Pass {
-            index,
-            top: top_k(&probabilities, &cfg.classes, options.top_k),
-            logits: logits.to_vec1()?,
-            probabilities,
-            global_query: match &out.query {
-                Some(q) => first(q)?,
-                None => Vec::new(),
-            },
-            layers,
-            aggregation,
-        });
+        let global_query = match &out.query {
+            Some(q) => first(q)?,
+            None => Vec::new(),
+        };
+        let pass = Pass::new(index, logits.to_vec1()?, probabilities, global_query, layers, aggregation);
+        result.push(pass.with_top(&cfg.classes, options.top_k));
     }
-    Ok(Inspection {
-        model: cfg.name.clone(),
-        classes: cfg.classes.clone(),
-        input_size: cfg.input.size,
-        options: InspectOptions { passes: Some(passes), ..options.clone() },
-        alphas,
-        passes: result,
-    })
+    Ok(Inspection::new(cfg, options, passes, alphas, result))
 }
 
 /// The first batch element, flattened.
@@ -104,20 +87,72 @@ fn first(t: &Tensor) -> Result<Vec<f32>> {
     Ok(t.get(0)?.flatten_all()?.to_vec1()?)
 }
 
-/// Split class-attention weights (heads, 1 + N) into the self weight and the patch grid.
-fn aggregation(a: &Tensor, [_, h, w]: [usize; 3]) -> Result<Aggregation> {
-    let heads = a.dim(0)?;
-    let rows = a.to_vec2::<f32>()?;
-    Ok(Aggregation {
-        heads,
-        grid: [h, w],
-        self_weight: rows.iter().map(|r| r[0]).collect(),
-        weights: rows.into_iter().map(|r| r[1..].to_vec()).collect(),
-    })
-}
-
 pub fn top_k(p: &[f32], classes: &[String], k: usize) -> Vec<TopClass> {
     let mut idx: Vec<usize> = (0..p.len()).collect();
     idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
     idx.into_iter().take(k.max(1)).map(|i| TopClass { class: classes[i].clone(), index: i, p: p[i] }).collect()
+}
+
+// Both executors (candle here, wgpu in `gpu::engine`) build the result through these, so the two
+// cannot disagree on shapes, the self-weight split or the top-k order.
+
+impl LayerMaps {
+    pub(crate) fn new(site: &SiteInfo, agreement: Vec<f32>, gain: Vec<f32>) -> LayerMaps {
+        let (kind, shape) = match site.spatial {
+            Some([h, w]) => (LayerKind::Conv, vec![h, w]),
+            None => (LayerKind::Dense, vec![site.channels]),
+        };
+        LayerMaps { name: site.name.clone(), kind, shape, agreement, gain }
+    }
+}
+
+impl Aggregation {
+    /// Split class-attention rows (per head: the class token's weight on itself, then on each
+    /// patch of the feature grid) into the patch weights and the self weight.
+    pub(crate) fn from_rows(rows: Vec<Vec<f32>>, [_, h, w]: [usize; 3]) -> Aggregation {
+        Aggregation {
+            heads: rows.len(),
+            grid: [h, w],
+            self_weight: rows.iter().map(|r| r[0]).collect(),
+            weights: rows.into_iter().map(|r| r[1..].to_vec()).collect(),
+        }
+    }
+}
+
+impl Pass {
+    pub(crate) fn new(
+        index: usize,
+        logits: Vec<f32>,
+        probabilities: Vec<f32>,
+        global_query: Vec<f32>,
+        layers: Vec<LayerMaps>,
+        aggregation: Option<Aggregation>,
+    ) -> Pass {
+        Pass { index, logits, probabilities, top: Vec::new(), global_query, layers, aggregation }
+    }
+
+    /// Fill `top` with the k most probable classes.
+    pub(crate) fn with_top(mut self, classes: &[String], k: usize) -> Pass {
+        self.top = top_k(&self.probabilities, classes, k);
+        self
+    }
+}
+
+impl Inspection {
+    pub(crate) fn new(
+        cfg: &ModelConfig,
+        options: &InspectOptions,
+        passes: usize,
+        alphas: Vec<LayerAlpha>,
+        result: Vec<Pass>,
+    ) -> Inspection {
+        Inspection {
+            model: cfg.name.clone(),
+            classes: cfg.classes.clone(),
+            input_size: cfg.input.size,
+            options: InspectOptions { passes: Some(passes), ..options.clone() },
+            alphas,
+            passes: result,
+        }
+    }
 }
