@@ -15,6 +15,8 @@ const DIST = path.resolve(process.argv[2] ?? path.join(ROOT, 'dist'));
 const OUT = path.resolve(process.env.E2E_OUT ?? path.join(ROOT, 'target/e2e'));
 const { chromium } = await import(path.join(ROOT, '.tools/node_modules/playwright-core/index.mjs'));
 fs.mkdirSync(OUT, { recursive: true });
+// Screenshots of failed checks from earlier runs would pass for this run's.
+for (const f of fs.readdirSync(OUT)) if (f.startsWith('fail-') && f.endsWith('.png')) fs.rmSync(path.join(OUT, f));
 
 // ---------- tiny PNG encoder (test images are made here, never downloaded) ----------
 const CRC = new Int32Array(256).map((_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c; });
@@ -152,6 +154,13 @@ await check('page loads and shows the worked example', async () => {
   assert((await page.locator(T('backend')).textContent()) === 'CPU', 'backend badge is not CPU');
   const pred = (await page.locator(T('prediction')).textContent()).trim();
   assert(pred.length > 0, 'no prediction');
+  // The first screen should teach, not puzzle: a trained default model gets its worked example right.
+  const caption = await page.locator('.original figcaption').textContent();
+  const sample = /sample: (\S+)/.exec(caption)?.[1];
+  assert(sample, `the worked example's caption names no sample: ${caption}`);
+  if (first.accuracy >= 0.5) {
+    assert(pred === sample, `${first.name} calls the worked example (${sample}) "${pred}": pick another DEFAULT_SAMPLE`);
+  }
   const s = await mapStats();
   assert(s.passes.length >= 1 && s.layers.length === L, `expected ${L} attended layers, found ${s.layers}`);
   assert(s.count === L * s.passes.length, `expected ${L}×${s.passes.length} agreement maps, found ${s.count}`);
@@ -483,7 +492,7 @@ await check('the built sw.js is stamped with the shell files and content hashes'
   const m = /const BUILD = (\{.*\});/.exec(text);
   assert(m, 'dist/sw.js is not stamped (the trunk post_build hook did not run)');
   const build = JSON.parse(m[1]);
-  for (const f of ['index.html', 'app.js', 'app_bg.wasm', 'worker.js', 'worker_bg.wasm', 'worker_loader.js', 'style.css', 'samples/cat.jpg']) {
+  for (const f of ['index.html', 'app.js', 'app_bg.wasm', 'worker.js', 'worker_bg.wasm', 'worker_loader.js', 'style.css', 'samples/horse.jpg']) {
     assert(build.files.includes(f), `${f} is not precached`);
   }
   assert(!build.files.some((f) => f === 'sw.js' || f.startsWith('models/')), 'sw.js or a model is in the shell list');

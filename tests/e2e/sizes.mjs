@@ -22,7 +22,7 @@ if (fs.existsSync(manifestFile)) {
   add(`models/${dir}/config.json`, path.join(dist, 'models', dir, 'config.json'));
   add(`models/${dir}/model.safetensors (default model)`, path.join(dist, 'models', dir, 'model.safetensors'));
 }
-add('samples/cat.jpg (default sample)', path.join(dist, 'samples/cat.jpg'));
+add('samples/horse.jpg (default sample)', path.join(dist, 'samples/horse.jpg'));
 const kb = (n) => `${(n / 1024).toFixed(0).padStart(7)} KiB`;
 console.log('[size] first visit (gzip -9):');
 for (const r of rows) console.log(`[size] ${kb(r.gz)} gzip ${kb(r.raw)} raw  ${r.label}`);
