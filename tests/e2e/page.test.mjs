@@ -166,6 +166,10 @@ await check('page loads and shows the worked example', async () => {
   assert(s.count === L * s.passes.length, `expected ${L}×${s.passes.length} agreement maps, found ${s.count}`);
   assert(s.passes.length === s.passesInput, `passes shown ${s.passes.length} ≠ passes input ${s.passesInput}`);
   assert(s.brokenImages === 0, `${s.brokenImages} map images did not load`);
+  const head = modelCfg(first.name).head;
+  if (head.kind === 'class_attention') {
+    assert(s.heads.length === head.heads && s.attention === head.heads * s.passes.length, `attention maps: ${JSON.stringify(s)}`);
+  }
   assert(await page.locator('.sample.active').count() === 1, 'no sample marked active');
   layersT0 = s.passes.length;
   await screenshot(page, 'desktop.png');
@@ -371,7 +375,8 @@ await check('the URL reproduces the view', async () => {
 });
 
 await check('a failed or corrupt model download keeps the current model', async () => {
-  // Prefer a class-attention model: switching to it also checks the per-head attention maps.
+  // Prefer a class-attention model: switching to it also checks the per-head attention maps
+  // (when the default has none).
   const others = manifest.filter((m) => m.name !== first.name);
   const other = others.find((m) => modelCfg(m.name).head.kind === 'class_attention') ?? others[0];
   if (!other) { console.log('        (only one model in the manifest: skipped)'); return; }
