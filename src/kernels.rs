@@ -464,7 +464,7 @@ impl CustomOp3 for BatchNormTrain {
         &self,
         x: &Tensor,
         gamma: &Tensor,
-        _beta: &Tensor,
+        beta: &Tensor,
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<Grads3> {
@@ -518,7 +518,7 @@ impl CustomOp3 for BatchNormTrain {
                 Ok((dx, dgamma, dbeta))
             })
         })?;
-        grads3([x, gamma, gamma], [dx, dgamma, dbeta])
+        grads3([x, gamma, beta], [dx, dgamma, dbeta])
     }
 }
 
