@@ -55,8 +55,6 @@ fn attn_scores(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(8) var<storage, read> v: array<f32>;
 @group(0) @binding(9) var<storage, read_write> o: array<f32>;
 
-var<workgroup> partial: array<f32, 64>;
-
 @compute @workgroup_size(64)
 fn attn_weighted_sum(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let c = wid.x;
@@ -65,15 +63,8 @@ fn attn_weighted_sum(@builtin(local_invocation_index) tid: u32, @builtin(workgro
     for (var t = tid; t < p.t; t += 64u) {
         acc = fma(attn[h * p.t + t], v[c * p.t + t], acc);
     }
-    partial[tid] = acc;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (tid < s) {
-            partial[tid] += partial[tid + s];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(tid, acc);
     if (tid == 0u) {
-        o[c] = partial[0];
+        o[c] = total;
     }
 }

@@ -19,8 +19,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read> gain: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
-var<workgroup> partial: array<f32, 64>;
-
 fn xat(m: u32, k: u32) -> f32 {
     if (k >= p.k) {
         return 0.0;
@@ -48,16 +46,9 @@ fn linear(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid:
         let xv = vec4<f32>(xat(m, k), xat(m, k + 1u), xat(m, k + 2u), xat(m, k + 3u));
         acc += dot(wt[n * kq + q], xv);
     }
-    partial[tid] = acc;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (tid < s) {
-            partial[tid] += partial[tid + s];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(tid, acc);
     if (tid == 0u) {
-        var v = partial[0];
+        var v = total;
         if ((p.flags & HAS_BIAS) != 0u) {
             v += chan[n];
         }

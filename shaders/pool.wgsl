@@ -30,8 +30,6 @@ fn max_pool_3s2(@builtin(global_invocation_id) gid: vec3<u32>) {
     y[p.y_off + c * nout + pos] = m;
 }
 
-var<workgroup> partial: array<f32, 64>;
-
 // One workgroup per channel: y[y_off + c] = mean over the H·W positions of channel c.
 @compute @workgroup_size(64)
 fn avg_pool(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -41,15 +39,8 @@ fn avg_pool(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wi
     for (var i = tid; i < n; i += 64u) {
         acc += x[c * n + i];
     }
-    partial[tid] = acc;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (tid < s) {
-            partial[tid] += partial[tid + s];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(tid, acc);
     if (tid == 0u) {
-        y[p.y_off + c] = partial[0] / f32(n);
+        y[p.y_off + c] = total / f32(n);
     }
 }

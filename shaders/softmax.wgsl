@@ -9,8 +9,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
-var<workgroup> red: array<f32, 64>;
-
 @compute @workgroup_size(64)
 fn softmax_rows(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let xb = p.x_off + wid.x * p.len;
@@ -19,29 +17,12 @@ fn softmax_rows(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id
     for (var i = tid; i < p.len; i += 64u) {
         m = max(m, x[xb + i]);
     }
-    red[tid] = m;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (tid < s) {
-            red[tid] = max(red[tid], red[tid + s]);
-        }
-        workgroupBarrier();
-    }
-    let mx = red[0];
-    workgroupBarrier();
+    let mx = workgroup_max(tid, m);
     var sum = 0.0;
     for (var i = tid; i < p.len; i += 64u) {
         sum += exp(x[xb + i] - mx);
     }
-    red[tid] = sum;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (tid < s) {
-            red[tid] += red[tid + s];
-        }
-        workgroupBarrier();
-    }
-    let total = red[0];
+    let total = workgroup_sum(tid, sum);
     for (var i = tid; i < p.len; i += 64u) {
         y[yb + i] = exp(x[xb + i] - mx) / total;
     }

@@ -3,6 +3,7 @@
 use super::error::GpuError;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const CONV: &str = include_str!("../../shaders/conv.wgsl");
 const DEPTHWISE: &str = include_str!("../../shaders/depthwise.wgsl");
 const LINEAR: &str = include_str!("../../shaders/linear.wgsl");
@@ -62,24 +63,27 @@ impl Module {
             Module::Softmax => "softmax.wgsl",
         }
     }
-    /// Source with the shared activation prelude where the file uses it.
+    /// Source with the shared preludes the file uses: activations/epilogue codes, reductions.
     fn source(self) -> String {
-        let (body, prelude) = match self {
-            Module::Conv => (CONV, true),
-            Module::Depthwise => (DEPTHWISE, true),
-            Module::Linear => (LINEAR, true),
-            Module::Norm => (NORM, false),
-            Module::Pool => (POOL, false),
-            Module::Se => (SE, false),
-            Module::Gatta => (GATTA, false),
-            Module::Attention => (ATTENTION, false),
-            Module::Softmax => (SOFTMAX, false),
+        let (body, epilogue, reduce) = match self {
+            Module::Conv => (CONV, true, false),
+            Module::Depthwise => (DEPTHWISE, true, false),
+            Module::Linear => (LINEAR, true, true),
+            Module::Norm => (NORM, false, false),
+            Module::Pool => (POOL, false, true),
+            Module::Se => (SE, false, false),
+            Module::Gatta => (GATTA, false, false),
+            Module::Attention => (ATTENTION, false, true),
+            Module::Softmax => (SOFTMAX, false, true),
         };
-        if prelude {
-            format!("{COMMON}\n{body}")
-        } else {
-            body.to_string()
+        let mut src = String::new();
+        for (prelude, used) in [(COMMON, epilogue), (REDUCE, reduce)] {
+            if used {
+                src.push_str(prelude);
+                src.push('\n');
+            }
         }
+        src + body
     }
 }
 
