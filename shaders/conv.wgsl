@@ -171,6 +171,18 @@ fn store(tx: u32, ty: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 4>) {
     }
 }
 
+// acc (this invocation's 4×4 outputs) += the A tile's rows ty × the B tile's columns tx, over TK.
+fn multiply_tiles(tx: u32, ty: u32, acc: ptr<function, array<vec4<f32>, 4>>) {
+    for (var k = 0u; k < TK; k++) {
+        let a = As[k * 8u + ty];
+        let b = Bs[k * 8u + tx];
+        (*acc)[0] = fma(vec4<f32>(a.x), b, (*acc)[0]);
+        (*acc)[1] = fma(vec4<f32>(a.y), b, (*acc)[1]);
+        (*acc)[2] = fma(vec4<f32>(a.z), b, (*acc)[2]);
+        (*acc)[3] = fma(vec4<f32>(a.w), b, (*acc)[3]);
+    }
+}
+
 @compute @workgroup_size(8, 8)
 fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let tx = lid.x;
@@ -186,14 +198,7 @@ fn conv_gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
         load_a(tid, m0, k0);
         load_b_gather(tid, cols);
         workgroupBarrier();
-        for (var k = 0u; k < TK; k++) {
-            let a = As[k * 8u + ty];
-            let b = Bs[k * 8u + tx];
-            acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
-            acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
-            acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
-            acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
-        }
+        multiply_tiles(tx, ty, &acc);
         workgroupBarrier();
     }
     store(tx, ty, m0, n0, acc);
@@ -211,14 +216,7 @@ fn conv1x1_vec4(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
         load_a(tid, m0, k0);
         load_b_vec4(tid, n0, k0);
         workgroupBarrier();
-        for (var k = 0u; k < TK; k++) {
-            let a = As[k * 8u + ty];
-            let b = Bs[k * 8u + tx];
-            acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
-            acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
-            acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
-            acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
-        }
+        multiply_tiles(tx, ty, &acc);
         workgroupBarrier();
     }
     store(tx, ty, m0, n0, acc);
