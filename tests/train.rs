@@ -757,12 +757,36 @@ fn cli_train_eval_inspect() {
     assert_eq!(noise[0]["accuracy"].as_f64().unwrap(), acc);
     let png = std::fs::read(json.with_extension("png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
-    // plot-noise: two reports in one chart; a file that is not a report is named.
+    // plot-noise: runs of one model (same name) pool into one curve with mean ± sample sd;
+    // another model is a second curve; a file that is not a report is named.
+    let mut run2 = r.clone();
+    run2["accuracy"] = serde_json::json!(0.5);
+    run2["noise"][2]["accuracy"] = serde_json::json!(0.25);
+    let run2_json = tmp.path().join("eval/run2.json");
+    std::fs::write(&run2_json, run2.to_string()).unwrap();
+    let mut other = r.clone();
+    other["model"] = serde_json::json!("another");
+    let other_json = tmp.path().join("eval/other.json");
+    std::fs::write(&other_json, other.to_string()).unwrap();
     let both = tmp.path().join("eval/both.png");
-    let out = gattanet(&["plot-noise", s(&json), s(&json), "--out", s(&both)]);
-    assert!(out.status.success() && text(&out).contains("2 curves"), "{}", text(&out));
+    let out = gattanet(&["plot-noise", s(&json), s(&run2_json), s(&other_json), "--out", s(&both)]);
+    assert!(out.status.success() && text(&out).contains("2 curves from 3 reports"), "{}", text(&out));
     let (w, h) = image::image_dimensions(&both).unwrap();
     assert!(w > 500 && h > 300, "{w}x{h}");
+    let row = |model: &str| text(&out).lines().find(|l| l.starts_with(&format!("| {model} |"))).unwrap_or_default().to_string();
+    let (a, n2) = (acc, noise[2]["accuracy"].as_f64().unwrap());
+    // two runs: mean (x + y) / 2, sample sd |x - y| / √2
+    let pooled = |x: f64, y: f64| format!("{:.4} ± {:.4}", (x + y) / 2.0, (x - y).abs() / 2f64.sqrt());
+    let name = r["model"].as_str().unwrap();
+    assert!(row(name).contains(&format!("| {name} | 2 | {} |", pooled(a, 0.5))), "{}", text(&out));
+    assert!(row(name).ends_with(&format!(" {} |", pooled(n2, 0.25))), "{}", text(&out));
+    assert!(row("another").contains(&format!("| another | 1 | {a:.4} |")), "{}", text(&out));
+    // runs of one model evaluated at different noise levels cannot be pooled
+    let mut odd = r.clone();
+    odd["noise"][1]["sigma"] = serde_json::json!(0.07);
+    std::fs::write(&run2_json, odd.to_string()).unwrap();
+    let out = gattanet(&["plot-noise", s(&json), s(&run2_json), "--out", s(&both)]);
+    assert!(!out.status.success() && text(&out).contains("different noise levels"), "{}", text(&out));
     let out = gattanet(&["plot-noise", s(&out_dir.join("config.json")), "--out", s(&both)]);
     assert!(!out.status.success() && text(&out).contains("not an eval report"), "{}", text(&out));
     // A missing data set: one clear line, failure.

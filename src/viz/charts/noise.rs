@@ -6,14 +6,21 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-/// Accuracy (in [0, 1]) against noise σ on a log axis, one line per `(model, points)`.
+/// One model's curve: (σ, accuracy, lowest, highest) per noise level; the accuracy is the mean
+/// over runs and the band from lowest to highest is drawn where they differ (several seeds).
+pub struct NoiseSeries {
+    pub name: String,
+    pub points: Vec<(f32, f32, f32, f32)>,
+}
+
+/// Accuracy (in [0, 1]) against noise σ on a log axis, one line per model.
 /// Points with σ ≤ 0 cannot sit on a log axis and are left out.
-pub fn noise_curve_png(series: &[(String, Vec<(f32, f32)>)]) -> Vec<u8> {
+pub fn noise_curve_png(series: &[NoiseSeries]) -> Vec<u8> {
     png(&NoiseCurve { series })
 }
 
 struct NoiseCurve<'a> {
-    series: &'a [(String, Vec<(f32, f32)>)],
+    series: &'a [NoiseSeries],
 }
 
 impl Chart for NoiseCurve<'_> {
@@ -24,12 +31,11 @@ impl Chart for NoiseCurve<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, theme: &Theme) -> Drawn<DB> {
         let area = theme.title(root, "Accuracy under Gaussian noise")?;
         let key: Vec<(String, [u8; 3])> =
-            self.series.iter().enumerate().map(|(i, (name, _))| (fit(name, 380, LABEL), categorical(i))).collect();
+            self.series.iter().enumerate().map(|(i, s)| (fit(&s.name, 380, LABEL), categorical(i))).collect();
         let (plot, side) = area.split_horizontally(area.dim_in_pixel().0 as i32 - key_width(&key) - 40);
         theme.key(&side, (10, 40), &key)?;
 
-        let sigmas =
-            self.series.iter().flat_map(|(_, pts)| pts.iter().map(|p| p.0)).filter(|s| *s > 0.0 && s.is_finite());
+        let sigmas = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).filter(|s| *s > 0.0 && s.is_finite());
         let (lo, hi) = sigmas.fold((f32::INFINITY, 0f32), |(lo, hi), s| (lo.min(s), hi.max(s)));
         let (lo, hi) = if lo <= hi { (lo / 1.25, hi * 1.25) } else { (0.01, 1.0) };
         let mut chart = ChartBuilder::on(&plot)
@@ -50,12 +56,16 @@ impl Chart for NoiseCurve<'_> {
             .axis_desc_style(theme.text(LABEL, [0; 3], HPos::Center, VPos::Center))
             .label_style(theme.text(TICK, [60; 3], HPos::Center, VPos::Top))
             .draw()?;
-        for (i, (_, pts)) in self.series.iter().enumerate() {
+        for (i, series) in self.series.iter().enumerate() {
             let colour = rgb(categorical(i));
-            let pts: Vec<(f32, f32)> =
-                pts.iter().copied().filter(|(s, a)| *s > 0.0 && s.is_finite() && a.is_finite()).collect();
-            chart.draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(3)))?;
-            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 6, colour.filled())))?;
+            let pts: Vec<(f32, f32, f32, f32)> =
+                series.points.iter().copied().filter(|&(s, a, lo, hi)| s > 0.0 && [s, a, lo, hi].iter().all(|v| v.is_finite())).collect();
+            if pts.iter().any(|&(_, _, lo, hi)| hi > lo) {
+                let band = pts.iter().map(|&(s, _, _, hi)| (s, hi)).chain(pts.iter().rev().map(|&(s, _, lo, _)| (s, lo)));
+                chart.draw_series(std::iter::once(Polygon::new(band.collect::<Vec<_>>(), colour.mix(0.18).filled())))?;
+            }
+            chart.draw_series(LineSeries::new(pts.iter().map(|&(s, a, _, _)| (s, a)), colour.stroke_width(3)))?;
+            chart.draw_series(pts.iter().map(|&(s, a, _, _)| Circle::new((s, a), 6, colour.filled())))?;
         }
         Ok(())
     }
