@@ -1,7 +1,7 @@
 // Browser tests of the GAttANet Explorer page: headless Debian Chromium driven by playwright-core.
 // Usage: node tests/e2e/page.test.mjs [DIST_DIR] (tests/e2e/run.sh builds dist/ first).
 // Env: E2E_OUT (screenshots, default target/e2e), CHROMIUM (default /usr/bin/chromium),
-//      E2E_ONLY (substring: run only the matching checks).
+//      E2E_ONLY (substrings separated by |: run only the checks whose name contains one).
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -42,7 +42,7 @@ const goodPng = png(96, 64, (x, y) => ((x - 48) ** 2 + (y - 32) ** 2 < 400 ? [22
 const results = [];
 const only = process.env.E2E_ONLY;
 async function check(name, fn) {
-  if (only && !name.includes(only)) return;
+  if (only && !only.split('|').some((o) => name.includes(o))) return;
   const t0 = Date.now();
   try {
     await fn();
@@ -351,6 +351,10 @@ await check('export: JSON has the CLI schema, PNG is an image', async () => {
   for (const k of ['model', 'classes', 'input_size', 'options', 'alphas', 'passes']) assert(k in json, `inspection.json lacks ${k}`);
   assert(json.passes.length === layersT0 && json.passes[0].layers.length === L, 'inspection.json has the wrong shape');
   assert('agreement' in json.passes[0].layers[0] && 'gain' in json.passes[0].layers[0], 'layer maps missing');
+  // The layers with α < 0 (boosting what disagrees) are named beside the maps, exactly those.
+  const negative = json.alphas.filter((a) => a.used < 0).map((a) => a.name).sort();
+  const named = (await page.locator('.alpha-note').evaluateAll((es) => es.map((e) => e.dataset.layers))).flatMap((l) => l.split(',')).sort();
+  assert(JSON.stringify(named) === JSON.stringify(negative), `α < 0 note names ${named} but the layers with α < 0 are ${negative}`);
   const [dl2] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Save PNG' }).click()]);
   const pngBytes = fs.readFileSync(await dl2.path());
   assert(pngBytes.subarray(1, 4).toString() === 'PNG' && pngBytes.length > 5000, 'exported PNG is not a PNG');

@@ -771,7 +771,8 @@ fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 { " (what to look for). All queries are averaged into one " }<b>{ "global query" }</b>
                 { ". The agreement g = key · global query is " }<span class="pos">{ "red where a position matches" }</span>
                 { " what the whole network is looking for, " }<span class="neg">{ "blue where it does not" }</span>
-                { ", white near 0. The next pass multiplies activations by 1 + α·g. " }
+                { ", white near 0. The next pass multiplies activations by 1 + α·g, so where α\u{a0}>\u{a0}0 it boosts the red positions and damps the blue ones. " }
+                { negative_alpha_note(insp, LayerKind::Conv, "the blue positions and damps the red ones") }
                 { if app.grid_by_layer(conv.len(), passes.len()) { "Each layer shows its passes side by side; deeper layers follow." } else { "Rows are passes, columns go deeper into the network." } }
                 { " Hover a map for its values." }
             </p>
@@ -779,6 +780,23 @@ fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
             { caveat_line() }
         </section>
     }
+}
+
+/// Names the layers of a kind whose α (as used) is negative: there the next pass boosts what
+/// disagrees, and reading the maps as "red is boosted" would get those layers backwards.
+fn negative_alpha_note(insp: &Inspection, kind: LayerKind, effect: &str) -> Html {
+    let names: Vec<&str> = insp.passes[0]
+        .layers
+        .iter()
+        .filter(|l| l.kind == kind && insp.alphas.iter().any(|a| a.name == l.name && a.used < 0.0))
+        .map(|l| l.name.as_str())
+        .collect();
+    let text = match names.as_slice() {
+        [] => return html! {},
+        [one] => format!("Here {one} has α\u{a0}<\u{a0}0: in that layer the next pass boosts {effect}. "),
+        [init @ .., last] => format!("Here {} and {last} have α\u{a0}<\u{a0}0: in those layers the next pass boosts {effect}. ", init.join(", ")),
+    };
+    html! { <span class="alpha-note" data-layers={names.join(",")}>{ text }</span> }
 }
 
 fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
@@ -796,7 +814,8 @@ fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
         <section class="card" aria-labelledby="dense-h">
             <h2 id="dense-h">{ "Dense layers: agreement per unit" }</h2>
             <p class="explain">
-                { "Dense layers have no positions, so each unit gets one agreement value: a bar above 0 agrees with the global query, below 0 disagrees. In the class layer (logits) each bar is a class; the predicted class of that pass is highlighted, as in Fig. 3 of the GAttANet paper." }
+                { "Dense layers have no positions, so each unit gets one agreement value: a bar above 0 agrees with the global query, below 0 disagrees. In the class layer (logits) each bar is a class; the predicted class of that pass is highlighted, as in Fig. 3 of the GAttANet paper. The next pass multiplies each unit by 1 + α·g. " }
+                { negative_alpha_note(insp, LayerKind::Dense, "the units below 0 and damps those above") }
             </p>
             { for dense.iter().map(|&l| {
                 let layer0 = &insp.passes[0].layers[l];
@@ -951,7 +970,7 @@ fn learn_card(app: &App) -> Html {
                 </div>
                 <div>
                     <h3>{ "Passes" }</h3>
-                    <p>{ "Pass 0 runs the network normally and computes the agreement. In the next pass every activation is multiplied by 1 + α·g, boosting agreeing positions and damping the others, then agreement is computed again. Step through the passes to watch the maps and the prediction change." }</p>
+                    <p>{ "Pass 0 runs the network normally and computes the agreement. In the next pass every activation is multiplied by 1 + α·g, then agreement is computed again. α is learned per layer: where it is positive, agreeing positions are boosted and the others damped; where the network learned a negative α, the other way round. Step through the passes to watch the maps and the prediction change." }</p>
                 </div>
                 <div class={classes!((!has_cls).then_some("dim"))}>
                     <h3>{ "The class token (attention pooling)" }</h3>
