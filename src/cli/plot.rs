@@ -147,7 +147,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     std::fs::write(&args.out, crate::viz::charts::noise_curve_png(&series)).with_context(|| format!("cannot write {}", args.out.display()))?;
     print!("{}", table(&pooled));
-    println!("wrote {} ({} curves from {} reports)", args.out.display(), series.len(), args.evals.len());
+    let plural = |n: usize, one: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
+    println!("wrote {} ({} from {})", args.out.display(), plural(series.len(), "curve"), plural(args.evals.len(), "report"));
     Ok(())
 }
 
