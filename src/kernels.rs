@@ -54,13 +54,12 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     Ok(&data[l.start_offset()..l.start_offset() + l.shape().elem_count()])
 }
 
-/// A vector of `n` values that the caller overwrites completely before reading.
-fn uninit(n: usize) -> Vec<f32> {
-    let mut v = Vec::with_capacity(n);
-    // SAFETY: f32 has no invalid bit patterns and no destructor; every caller writes all n
-    // values before the vector is read.
-    unsafe { v.set_len(n) };
-    v
+/// The output buffer of a kernel, which the caller overwrites completely. Zeroed all the same:
+/// `set_len` over uninitialised memory breaks `Vec`'s contract (undefined behaviour, even for
+/// f32). That costs 2–5 % of a toy training step (`gattanet bench --train`, A/B in one session);
+/// writing through `MaybeUninit` in every kernel would win it back.
+fn output(n: usize) -> Vec<f32> {
+    vec![0f32; n]
 }
 
 /// Split `out` into blocks of `unit` elements and run `f(first_block_index, blocks)` on runs of
@@ -155,7 +154,7 @@ impl ConvGeom {
 fn im2col(x: &[f32], g: ConvGeom) -> Vec<f32> {
     let (ho, wo) = g.out();
     let n = g.cols();
-    let mut col = uninit(g.rows() * n);
+    let mut col = output(g.rows() * n);
     par_each(&mut col, n, |k, row| {
         let (c, ky, kx) = (k / (g.kh * g.kw), (k / g.kw) % g.kh, k % g.kw);
         let (x0, x1) = g.valid_x(kx, wo);
@@ -224,7 +223,7 @@ fn col2im(col: &[f32], g: ConvGeom) -> Vec<f32> {
 
 /// Swap the two outer axes of an (A, B, M) array: out[b][a] = src[a][b], rows of M.
 fn swap_outer(src: &[f32], a: usize, b: usize, m: usize) -> Vec<f32> {
-    let mut out = uninit(src.len());
+    let mut out = output(src.len());
     par_each(&mut out, a * m, |j, block| {
         for (i, row) in block.chunks_mut(m).enumerate() {
             row.copy_from_slice(&src[(i * b + j) * m..(i * b + j + 1) * m]);
@@ -309,7 +308,7 @@ impl CustomOp1 for MaxPool3s2 {
         let (b, c, h, w) = l.shape().dims4()?;
         let x = slice(s, l)?;
         let (ho, wo) = (pool_out(h), pool_out(w));
-        let mut y = uninit(b * c * ho * wo);
+        let mut y = output(b * c * ho * wo);
         let mut arg = vec![0u8; b * c * ho * wo];
         let arg_ptr = arg.as_mut_ptr() as usize;
         par_each(&mut y, ho * wo, |p, out| {
@@ -441,7 +440,7 @@ impl CustomOp3 for BatchNormTrain {
         let invstd: Vec<f32> = var.iter().map(|&v| (1.0 / (f64::from(v) + self.eps).sqrt()) as f32).collect();
         let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * invstd[ch]).collect();
         let shift: Vec<f32> = (0..c).map(|ch| beta[ch] - mean[ch] * scale[ch]).collect();
-        let mut y = uninit(x.len());
+        let mut y = output(x.len());
         let relu = self.relu;
         par_each(&mut y, hw, |p, out| {
             let (k, d) = (scale[p % c], shift[p % c]);
@@ -478,7 +477,7 @@ impl CustomOp3 for BatchNormTrain {
         let masked = if self.relu {
             let dy = with_f32(grad, |g| {
                 with_f32(res, |r| {
-                    let mut dy = uninit(g.len());
+                    let mut dy = output(g.len());
                     par_blocks(&mut dy, hw, |p0, planes| {
                         let range = p0 * hw..p0 * hw + planes.len();
                         for ((o, &gv), &rv) in planes.iter_mut().zip(&g[range.clone()]).zip(&r[range]) {
@@ -500,7 +499,7 @@ impl CustomOp3 for BatchNormTrain {
                     let (xs, gs, m) = (&x[p * hw..(p + 1) * hw], &g[p * hw..(p + 1) * hw], mean[ch]);
                     (lane_sum(hw, |i| gs[i]), lane_sum(hw, |i| gs[i] * (xs[i] - m)))
                 });
-                let mut dx = uninit(x.len());
+                let mut dx = output(x.len());
                 par_each(&mut dx, hw, |p, out| {
                     let ch = p % c;
                     let is = invstd[ch];

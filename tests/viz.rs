@@ -379,13 +379,23 @@ fn heatmap_pngs_show_map_bar_and_labels() {
 }
 
 #[test]
-fn noise_curve_png_draws_one_line_per_model() {
+fn noise_curve_png_draws_one_line_per_model_and_a_band_where_runs_differ() {
+    let one = |pts: &[(f32, f32)]| pts.iter().map(|&(s, a)| (s, a, a, a)).collect();
     let series = vec![
-        ("baseline".to_string(), vec![(0.0, 0.9), (0.05, 0.85), (0.1, 0.7), (0.2, 0.4)]),
-        ("GAttANet".to_string(), vec![(0.05, 0.88), (0.1, 0.8), (0.2, 0.55)]),
+        NoiseSeries { name: "baseline".into(), points: one(&[(0.0, 0.9), (0.05, 0.85), (0.1, 0.7), (0.2, 0.4)]) },
+        // three seeds: mean with the worst and best run
+        NoiseSeries { name: "GAttANet (3 runs)".into(), points: vec![(0.05, 0.88, 0.8, 0.95), (0.1, 0.8, 0.7, 0.9), (0.2, 0.55, 0.4, 0.7)] },
     ];
     let img = decode(&noise_curve_png(&series));
     assert_eq!(img.dimensions(), (1100, 650));
     let (set, dark) = colours(&img);
     assert!(set.contains(&categorical(0)) && set.contains(&categorical(1)) && dark);
+    // The band is the series colour at 18 % over white; only the series with a spread has one.
+    let tint = |c: [u8; 3]| c.map(|v| (255.0 - 0.18 * (255.0 - v as f32)).round() as i32);
+    let has_tint = |c: [u8; 3]| {
+        let t = tint(c);
+        img.pixels().filter(|p| (0..3).all(|i| (p.0[i] as i32 - t[i]).abs() <= 2)).count() > 2000
+    };
+    assert!(has_tint(categorical(1)), "no band for the runs");
+    assert!(!has_tint(categorical(0)), "a band for a single run");
 }

@@ -477,8 +477,8 @@ impl<'a> Builder<'a> {
                 None,
             )?;
             // depthwise 3x3 + GELU
-            let dww = self.upload(&format!("{p}.dwconv.weight"), &self.w.get(&format!("{p}.dwconv.weight"))?.to_vec())?;
-            let dwb = self.upload(&format!("{p}.dwconv.bias"), &self.w.get(&format!("{p}.dwconv.bias"))?.to_vec())?;
+            let dww = self.upload(&format!("{p}.dwconv.weight"), self.w.get(&format!("{p}.dwconv.weight"))?)?;
+            let dwb = self.upload(&format!("{p}.dwconv.bias"), self.w.get(&format!("{p}.dwconv.bias"))?)?;
             let d = self.alloc(&format!("{p}.dwconv"), c * np)?;
             self.push(Launch {
                 kernel: Kernel::Depthwise3x3,
@@ -543,7 +543,7 @@ impl<'a> Builder<'a> {
                 let n = h * w;
                 let t = n + 1;
                 let dh = c / heads;
-                let cls = self.upload("head.cls_token", &self.w.get("head.cls_token")?.to_vec())?;
+                let cls = self.upload("head.cls_token", self.w.get("head.cls_token")?)?;
                 let tokens = self.alloc("head.tokens", c * t)?;
                 let ap = |c: usize| params(&[c as u32, t as u32, *heads as u32, dh as u32]);
                 self.push(Launch {

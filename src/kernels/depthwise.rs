@@ -3,7 +3,7 @@
 //! that replace it build padded copies and strided broadcasts; here each plane is one stencil.
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::{grads3, Grads3, par_each, par_map, slice, uninit, with_f32};
+use super::{grads3, Grads3, par_each, par_map, slice, output, with_f32};
 
 /// out = Σ_k w[k]·src shifted by (ky − 1, kx − 1), zero outside: one h×w plane, out overwritten.
 fn stencil(src: &[f32], h: usize, w: usize, wt: &[f32; 9], init: f32, out: &mut [f32]) {
@@ -43,7 +43,7 @@ impl CustomOp3 for Depthwise3 {
         let (_, c, h, w) = l1.shape().dims4()?;
         let (x, weight, bias) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
         let hw = h * w;
-        let mut y = uninit(x.len());
+        let mut y = output(x.len());
         par_each(&mut y, hw, |p, out| {
             stencil(&x[p * hw..(p + 1) * hw], h, w, &taps(weight, p % c), bias[p % c], out);
         });
@@ -57,7 +57,7 @@ impl CustomOp3 for Depthwise3 {
         let (dx, dw, db) = with_f32(x, |x| {
             with_f32(grad, |g| {
                 // dx: the same stencil over dy with the kernel rotated by 180°.
-                let mut dx = uninit(x.len());
+                let mut dx = output(x.len());
                 par_each(&mut dx, hw, |p, out| {
                     let mut flipped = taps(&wv, p % c);
                     flipped.reverse();

@@ -2,13 +2,13 @@
 //! about eight map-sized ops (erf, square, exp, products and sums).
 use candle_core::{cpu::erf::erf_f32, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
-use super::{par_blocks, slice, uninit, with_f32};
+use super::{par_blocks, slice, output, with_f32};
 
 const UNIT: usize = 4096;
 
 /// Apply `f` elementwise in parallel blocks (the tail block may be short).
 fn map(x: &[f32], f: impl Fn(usize, f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = uninit(x.len());
+    let mut out = output(x.len());
     let whole = x.len() / UNIT * UNIT;
     let (head, tail) = out.split_at_mut(whole);
     par_blocks(head, UNIT, |b0, block| {

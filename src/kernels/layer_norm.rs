@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::{channel_sums, grads3, Grads3, lane_sum, par_each, slice, uninit, with_f32};
+use super::{channel_sums, grads3, Grads3, lane_sum, par_each, slice, output, with_f32};
 
 struct LayerNormChannels {
     eps: f64,
@@ -42,7 +42,7 @@ impl CustomOp3 for LayerNormChannels {
         let (b, c, h, w) = l1.shape().dims4()?;
         let (x, gamma, beta) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
         let (hw, unit) = (h * w, c * h * w);
-        let mut y = uninit(x.len());
+        let mut y = output(x.len());
         let saved = Mutex::new((vec![0f32; b * hw], vec![0f32; b * hw]));
         par_each(&mut y, unit, |bi, out| {
             let xi = &x[bi * unit..(bi + 1) * unit];
@@ -71,7 +71,7 @@ impl CustomOp3 for LayerNormChannels {
         let (dx, dgamma, dbeta) = with_f32(x, |x| {
             with_f32(grad, |g| {
                 // x̂ = (x − mean)·rstd;  dx̂ = dy·γ;  dx = rstd·(dx̂ − mean_c(dx̂) − x̂·mean_c(dx̂·x̂))
-                let mut dx = uninit(x.len());
+                let mut dx = output(x.len());
                 par_each(&mut dx, unit, |bi, out| {
                     let (xi, gi) = (&x[bi * unit..(bi + 1) * unit], &g[bi * unit..(bi + 1) * unit]);
                     let (m, r) = (&mean[bi * hw..(bi + 1) * hw], &rstd[bi * hw..(bi + 1) * hw]);

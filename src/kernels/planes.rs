@@ -4,7 +4,7 @@
 //! broadcast axes and zero-filled buffers; here each gradient is one pass.
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::{channel_sums, lane_sum, par_each, par_map, slice, uninit, with_f32};
+use super::{channel_sums, lane_sum, par_each, par_map, slice, output, with_f32};
 
 /// x (B, C, H, W) + bias[c].
 struct AddChannelBias {
@@ -19,7 +19,7 @@ impl CustomOp2 for AddChannelBias {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, bias) = (slice(s1, l1)?, slice(s2, l2)?);
         let (_, c, hw) = self.dims;
-        let mut y = uninit(x.len());
+        let mut y = output(x.len());
         par_each(&mut y, hw, |p, out| {
             let b = bias[p % c];
             for (o, &v) in out.iter_mut().zip(&x[p * hw..(p + 1) * hw]) {
@@ -50,7 +50,7 @@ impl CustomOp2 for ScalePlanes {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, s) = (slice(s1, l1)?, slice(s2, l2)?);
         let hw = self.dims.2;
-        let mut y = uninit(x.len());
+        let mut y = output(x.len());
         par_each(&mut y, hw, |p, out| {
             let k = s[p % s.len()];
             for (o, &v) in out.iter_mut().zip(&x[p * hw..(p + 1) * hw]) {
@@ -65,7 +65,7 @@ impl CustomOp2 for ScalePlanes {
         let sv = s.flatten_all()?.to_vec1::<f32>()?;
         let (dx, ds) = with_f32(x, |x| {
             with_f32(grad, |g| {
-                let mut dx = uninit(x.len());
+                let mut dx = output(x.len());
                 par_each(&mut dx, hw, |p, out| {
                     let k = sv[p % sv.len()];
                     for (o, &d) in out.iter_mut().zip(&g[p * hw..(p + 1) * hw]) {
@@ -99,7 +99,7 @@ impl CustomOp2 for ScalePositions {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (a, gain) = (slice(s1, l1)?, slice(s2, l2)?);
         let (_, c, hw) = self.dims;
-        let mut y = uninit(a.len());
+        let mut y = output(a.len());
         par_each(&mut y, hw, |p, out| {
             let g = &gain[(p / c) * hw..(p / c + 1) * hw];
             for ((o, &v), &k) in out.iter_mut().zip(&a[p * hw..(p + 1) * hw]).zip(g) {
@@ -114,7 +114,7 @@ impl CustomOp2 for ScalePositions {
         let (da, dgain) = with_f32(a, |a| {
             with_f32(gain, |gain| {
                 with_f32(grad, |g| {
-                    let mut da = uninit(a.len());
+                    let mut da = output(a.len());
                     par_each(&mut da, hw, |p, out| {
                         let k = &gain[(p / c) * hw..(p / c + 1) * hw];
                         for ((o, &d), &kv) in out.iter_mut().zip(&g[p * hw..(p + 1) * hw]).zip(k) {

@@ -158,7 +158,7 @@ impl ModelConfig {
         let [h, w] = self.input.size;
         match &self.backbone {
             BackboneConfig::Toy { channels } => {
-                if channels.iter().any(|&c| c == 0) {
+                if channels.contains(&0) {
                     return Err(Error::config("backbone.channels", "every width must be > 0"));
                 }
                 if h < 7 || w < 7 {
@@ -305,8 +305,7 @@ impl ModelConfig {
         let last = self
             .attention_sites()
             .into_iter()
-            .filter(|s| s.spatial.is_some())
-            .last()
+            .rfind(|s| s.spatial.is_some())
             .expect("every backbone has a conv site");
         let [h, w] = last.spatial.unwrap();
         [last.channels, h, w]
