@@ -380,11 +380,12 @@ fn heatmap_pngs_show_map_bar_and_labels() {
 
 #[test]
 fn noise_curve_png_draws_one_line_per_model_and_a_band_where_runs_differ() {
-    let one = |pts: &[(f32, f32)]| pts.iter().map(|&(s, a)| (s, a, a, a)).collect();
+    let band = |sigma, accuracy, lo, hi| NoisePoint { sigma, accuracy, lo, hi };
+    let one = |pts: &[(f32, f32)]| pts.iter().map(|&(s, a)| NoisePoint::single(s, a)).collect();
     let series = vec![
         NoiseSeries { name: "baseline".into(), points: one(&[(0.0, 0.9), (0.05, 0.85), (0.1, 0.7), (0.2, 0.4)]) },
         // three seeds: mean with the worst and best run
-        NoiseSeries { name: "GAttANet (3 runs)".into(), points: vec![(0.05, 0.88, 0.8, 0.95), (0.1, 0.8, 0.7, 0.9), (0.2, 0.55, 0.4, 0.7)] },
+        NoiseSeries { name: "GAttANet (3 runs)".into(), points: vec![band(0.05, 0.88, 0.8, 0.95), band(0.1, 0.8, 0.7, 0.9), band(0.2, 0.55, 0.4, 0.7)] },
     ];
     let img = decode(&noise_curve_png(&series));
     assert_eq!(img.dimensions(), (1100, 650));

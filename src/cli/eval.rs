@@ -8,7 +8,7 @@ use crate::model::io;
 use crate::train::data::{self, LoadOptions, Split};
 use crate::train::eval::{evaluate, ClassAccuracy};
 use crate::train::run::model_passes;
-use crate::viz::charts::NoiseSeries;
+use crate::viz::charts::{self, NoiseSeries};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -92,9 +92,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("cannot write {}", path.display()))?;
-        let points = report.noise.iter().map(|p| (p.sigma, p.accuracy as f32, p.accuracy as f32, p.accuracy as f32)).collect();
+        let points = report.noise.iter().map(|p| charts::NoisePoint::single(p.sigma, p.accuracy as f32)).collect();
         let png = path.with_extension("png");
-        std::fs::write(&png, crate::viz::charts::noise_curve_png(&[NoiseSeries { name: cfg.name.clone(), points }]))
+        std::fs::write(&png, charts::noise_curve_png(&[NoiseSeries { name: cfg.name.clone(), points }]))
             .with_context(|| format!("cannot write {}", png.display()))?;
         println!("wrote {} and {}", path.display(), png.display());
     }

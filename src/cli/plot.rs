@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::viz::charts::NoiseSeries;
+use crate::viz::charts::{NoisePoint, NoiseSeries};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -142,7 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|p| NoiseSeries {
             name: if p.runs > 1 { format!("{} ({} runs)", p.model, p.runs) } else { p.model.clone() },
-            points: p.noise.iter().map(|(s, st)| (*s, st.mean as f32, st.min as f32, st.max as f32)).collect(),
+            points: p.noise.iter().map(|(s, st)| NoisePoint { sigma: *s, accuracy: st.mean as f32, lo: st.min as f32, hi: st.max as f32 }).collect(),
         })
         .collect();
     std::fs::write(&args.out, crate::viz::charts::noise_curve_png(&series)).with_context(|| format!("cannot write {}", args.out.display()))?;

@@ -6,11 +6,26 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-/// One model's curve: (σ, accuracy, lowest, highest) per noise level; the accuracy is the mean
-/// over runs and the band from lowest to highest is drawn where they differ (several seeds).
+/// One model's curve.
 pub struct NoiseSeries {
     pub name: String,
-    pub points: Vec<(f32, f32, f32, f32)>,
+    pub points: Vec<NoisePoint>,
+}
+
+/// Accuracy at one noise level: the mean over runs, and the worst and best run (the band drawn
+/// where they differ). One run: all three equal.
+#[derive(Debug, Clone, Copy)]
+pub struct NoisePoint {
+    pub sigma: f32,
+    pub accuracy: f32,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl NoisePoint {
+    pub fn single(sigma: f32, accuracy: f32) -> Self {
+        NoisePoint { sigma, accuracy, lo: accuracy, hi: accuracy }
+    }
 }
 
 /// Accuracy (in [0, 1]) against noise σ on a log axis, one line per model.
@@ -35,7 +50,7 @@ impl Chart for NoiseCurve<'_> {
         let (plot, side) = area.split_horizontally(area.dim_in_pixel().0 as i32 - key_width(&key) - 40);
         theme.key(&side, (10, 40), &key)?;
 
-        let sigmas = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).filter(|s| *s > 0.0 && s.is_finite());
+        let sigmas = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.sigma)).filter(|s| *s > 0.0 && s.is_finite());
         let (lo, hi) = sigmas.fold((f32::INFINITY, 0f32), |(lo, hi), s| (lo.min(s), hi.max(s)));
         let (lo, hi) = if lo <= hi { (lo / 1.25, hi * 1.25) } else { (0.01, 1.0) };
         let mut chart = ChartBuilder::on(&plot)
@@ -58,14 +73,14 @@ impl Chart for NoiseCurve<'_> {
             .draw()?;
         for (i, series) in self.series.iter().enumerate() {
             let colour = rgb(categorical(i));
-            let pts: Vec<(f32, f32, f32, f32)> =
-                series.points.iter().copied().filter(|&(s, a, lo, hi)| s > 0.0 && [s, a, lo, hi].iter().all(|v| v.is_finite())).collect();
-            if pts.iter().any(|&(_, _, lo, hi)| hi > lo) {
-                let band = pts.iter().map(|&(s, _, _, hi)| (s, hi)).chain(pts.iter().rev().map(|&(s, _, lo, _)| (s, lo)));
+            let pts: Vec<&NoisePoint> =
+                series.points.iter().filter(|p| p.sigma > 0.0 && [p.sigma, p.accuracy, p.lo, p.hi].iter().all(|v| v.is_finite())).collect();
+            if pts.iter().any(|p| p.hi > p.lo) {
+                let band = pts.iter().map(|p| (p.sigma, p.hi)).chain(pts.iter().rev().map(|p| (p.sigma, p.lo)));
                 chart.draw_series(std::iter::once(Polygon::new(band.collect::<Vec<_>>(), colour.mix(0.18).filled())))?;
             }
-            chart.draw_series(LineSeries::new(pts.iter().map(|&(s, a, _, _)| (s, a)), colour.stroke_width(3)))?;
-            chart.draw_series(pts.iter().map(|&(s, a, _, _)| Circle::new((s, a), 6, colour.filled())))?;
+            chart.draw_series(LineSeries::new(pts.iter().map(|p| (p.sigma, p.accuracy)), colour.stroke_width(3)))?;
+            chart.draw_series(pts.iter().map(|p| Circle::new((p.sigma, p.accuracy), 6, colour.filled())))?;
         }
         Ok(())
     }
