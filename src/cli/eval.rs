@@ -2,7 +2,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::io;
 use crate::train::data::{self, LoadOptions, Split};
@@ -35,22 +35,24 @@ pub struct Args {
     seed: u64,
 }
 
-#[derive(Serialize)]
-struct NoisePoint {
-    sigma: f32,
-    accuracy: f64,
+/// Accuracy at one noise level.
+#[derive(Serialize, Deserialize)]
+pub(super) struct NoiseAccuracy {
+    pub sigma: f32,
+    pub accuracy: f64,
 }
 
-#[derive(Serialize)]
-struct Report {
-    model: String,
-    data: String,
-    images: usize,
-    passes: usize,
-    accuracy: f64,
-    per_pass: Vec<f64>,
-    per_class: Vec<ClassAccuracy>,
-    noise: Vec<NoisePoint>,
+/// The report `--json` writes (and `plot-noise` reads).
+#[derive(Serialize, Deserialize)]
+pub(super) struct Report {
+    pub model: String,
+    pub data: String,
+    pub images: usize,
+    pub passes: usize,
+    pub accuracy: f64,
+    pub per_pass: Vec<f64>,
+    pub per_class: Vec<ClassAccuracy>,
+    pub noise: Vec<NoiseAccuracy>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -75,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::ensure!(sigma.is_finite() && sigma >= 0.0, "--noise: σ must be >= 0, got {sigma}");
         let accuracy = if sigma == 0.0 { clean.accuracy } else { evaluate(&model, &test, passes, None, Some((sigma, args.seed)))?.accuracy };
         println!("  noise σ = {sigma:<6} accuracy {:.2}%", 100.0 * accuracy);
-        noise.push(NoisePoint { sigma, accuracy });
+        noise.push(NoiseAccuracy { sigma, accuracy });
     }
     if let Some(path) = &args.json {
         let report = Report {

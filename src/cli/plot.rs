@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Deserialize;
 
 use crate::viz::charts::{NoisePoint, NoiseSeries};
 
@@ -20,21 +19,8 @@ pub struct Args {
     out: PathBuf,
 }
 
-#[derive(Deserialize)]
-struct Eval {
-    model: String,
-    accuracy: f64,
-    /// Accuracy of every pass (absent in reports of one-pass models from older versions).
-    #[serde(default)]
-    per_pass: Vec<f64>,
-    noise: Vec<Point>,
-}
-
-#[derive(Deserialize)]
-struct Point {
-    sigma: f32,
-    accuracy: f64,
-}
+/// A report of `gattanet eval --json`.
+type Eval = super::eval::Report;
 
 /// Mean, sample standard deviation (0 for one run) and range of one figure over runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
