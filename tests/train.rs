@@ -674,6 +674,45 @@ fn resume_is_exact() {
     }
 }
 
+#[test]
+fn init_starts_from_trained_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = synthetic(64, 4, 16, 1);
+    let test = synthetic(32, 4, 16, 2);
+    let trained = tmp.path().join("trained");
+    let a = run::train(&job(&trained, TrainOptions { augment: false, ..small_options(6) }), &train, &test).unwrap();
+    assert!(a.test_accuracy >= 0.9, "{}", a.test_accuracy);
+
+    // One epoch at a learning rate too small to move anything: from the trained weights (the
+    // checkpoint's exact f32 ones) the run keeps them and their accuracy; from the seeded
+    // initialisation it stays near chance.
+    let still = TrainOptions { lr: 1e-12, augment: false, seed: 9, ..small_options(1) };
+    let warm = TrainOptions { init: Some(trained.join("checkpoint")), ..still.clone() };
+    let b = run::train(&job(&tmp.path().join("warm"), warm), &train, &test).unwrap();
+    let cold = run::train(&job(&tmp.path().join("cold"), still), &train, &test).unwrap();
+    assert!(cold.test_accuracy < 0.6, "{}", cold.test_accuracy);
+    assert!((b.test_accuracy - a.test_accuracy).abs() <= 1.0 / 32.0, "{} vs {}", b.test_accuracy, a.test_accuracy);
+    let (ta, tb) = (checkpoint_tensors(&trained), checkpoint_tensors(&tmp.path().join("warm")));
+    for (name, v) in ta.iter().filter(|(n, _)| !n.contains(".stats")) {
+        let diff = v.iter().zip(&tb[name]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-6, "{name} moved by {diff}");
+    }
+    // The options (and so metrics.json) record where the run started.
+    assert_eq!(b.options.init.as_deref(), Some(trained.join("checkpoint").as_path()));
+
+    // Weights of another architecture are refused, naming a tensor and both shapes.
+    let other = tmp.path().join("other");
+    let mut wide = job(&other, TrainOptions { augment: false, ..small_options(1) });
+    wide.config.backbone = BackboneConfig::Toy { channels: [5, 6, 8] };
+    run::train(&wide, &train, &test).unwrap();
+    let wrong = TrainOptions { init: Some(other.clone()), ..small_options(1) };
+    let e = format!("{:#}", run::train(&job(&tmp.path().join("wrong"), wrong), &train, &test).unwrap_err());
+    assert!(e.contains("--init") && e.contains("backbone.conv1") && e.contains("expected shape [4") && e.contains("found [5"), "{e}");
+    let missing = TrainOptions { init: Some(tmp.path().join("nowhere")), ..small_options(1) };
+    let e = format!("{:#}", run::train(&job(&tmp.path().join("missing"), missing), &train, &test).unwrap_err());
+    assert!(e.contains("--init: cannot read") && e.contains("nowhere"), "{e}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // CLI end to end
 

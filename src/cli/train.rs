@@ -69,6 +69,10 @@ pub struct Args {
     /// Storage of model.safetensors [default: f16 when that stays within 5 MB, else int8].
     #[arg(long, value_parser = ["f16", "f32", "int8"])]
     dtype: Option<String>,
+    /// Start from the weights of a trained model (a model directory, or a run's checkpoint/
+    /// folder for its exact f32 weights) with this run's own schedule: fine-tuning or a warm restart.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Stop after N epochs of this invocation (the checkpoint lets --resume go on later).
     #[arg(long)]
     stop_after: Option<usize>,
@@ -106,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eval_limit: args.eval_limit.or(base.eval_limit),
         augment: base.augment && !args.no_augment,
         cutout: args.cutout.unwrap_or(base.cutout),
+        init: args.init.clone().or(base.init),
     };
     options.validate()?;
 

@@ -52,6 +52,11 @@ pub struct TrainOptions {
     pub augment: bool,
     /// Cutout square side (0: off).
     pub cutout: usize,
+    /// Start from these trained weights (a model directory, or a run's checkpoint folder for the
+    /// exact f32 weights) instead of the seeded initialisation: fine-tuning, or a warm restart
+    /// with a new schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
 }
 
 impl Default for TrainOptions {
@@ -71,6 +76,7 @@ impl Default for TrainOptions {
             eval_limit: None,
             augment: true,
             cutout: 0,
+            init: None,
         }
     }
 }
@@ -219,6 +225,20 @@ fn checkpoint_dir(out: &Path) -> Option<PathBuf> {
     [CHECKPOINT_DIR, "checkpoint.old"].iter().map(|d| out.join(d)).find(|d| d.join("state.json").is_file())
 }
 
+/// Set every variable from `dir/model.safetensors`, checked against the config being trained.
+fn load_init(varmap: &VarMap, cfg: &ModelConfig, dir: &Path) -> Result<()> {
+    let path = dir.join(io::WEIGHTS_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("--init: cannot read {}", path.display()))?;
+    let tensors = io::tensors_from_bytes(cfg, &bytes, &Device::Cpu)
+        .with_context(|| format!("--init: {} does not fit the model being trained", path.display()))?;
+    let data = varmap.data().lock().expect("varmap lock");
+    for (name, var) in data.iter() {
+        let t = tensors.get(name).with_context(|| format!("--init: {} lacks tensor `{name}`", path.display()))?;
+        var.set(t)?;
+    }
+    Ok(())
+}
+
 fn storage_dtype(job: &Job, varmap: &VarMap) -> io::Storage {
     job.dtype.unwrap_or_else(|| io::Storage::fitting(&io::varmap_tensors(varmap), io::MODEL_LIMIT_BYTES))
 }
@@ -279,7 +299,14 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
             "{} already holds a checkpoint: pass --resume to continue that run, or choose another --out",
             job.out.display()
         ),
-        (false, None) => {}
+        (false, None) => {
+            if let Some(dir) = &opts.init {
+                load_init(&varmap, cfg, dir)?;
+                if job.log {
+                    println!("starting from the weights in {}", dir.display());
+                }
+            }
+        }
         (true, Some(state)) => {
             if state.config != *cfg {
                 bail!("--resume: the model config differs from the checkpoint's");
