@@ -52,7 +52,7 @@ fn one_conv_layer_by_hand() {
     // queries: pos0 = 1·0.5 + 3·(-1) = -2.5, pos1 = 2·0.5 + (-1)·(-1) = 2
     close(&vec(&g.queries(0, &a).unwrap()), &[-2.5, 2.0]);
     // global query: mean(-2.5, 2) = -0.25
-    let q = g.global_query(&[a.clone()]).unwrap();
+    let q = g.global_query(std::slice::from_ref(&a)).unwrap();
     close(&vec(&q), &[-0.25]);
     // agreement: 7·(-0.25) = -1.75, 0·(-0.25) = 0
     let agreement = g.agreement(0, &a, &q).unwrap();

@@ -66,7 +66,7 @@ pub fn short(v: f32) -> String {
 }
 
 pub fn percent(p: f32) -> String {
-    if p >= 0.995 || p < 0.01 {
+    if !(0.01..0.995).contains(&p) {
         format!("{:.1}%", p * 100.0)
     } else {
         format!("{:.0}%", p * 100.0)

@@ -82,12 +82,12 @@ impl UrlState {
         put("model", self.model.clone());
         put("sample", self.sample.clone());
         put("passes", self.passes.map(|n| n.to_string()));
-        put("alpha", self.alpha.map(|a| trim_float(a)));
+        put("alpha", self.alpha.map(trim_float));
         put("pass", self.pass.map(|n| n.to_string()));
         put("norm", self.norm.map(|n| enum_to(&n)));
         put("cmap", self.cmap.map(|c| enum_to(&c)));
         put("acmap", self.acmap.map(|c| enum_to(&c)));
-        put("opacity", self.opacity.map(|o| trim_float(o)));
+        put("opacity", self.opacity.map(trim_float));
         put("smooth", self.smooth.map(|s| if s { "1" } else { "0" }.to_string()));
         put("passes_shown", self.all_passes.map(|a| if a { "all" } else { "one" }.to_string()));
         put("base", self.photo.map(|b| if b { "photo" } else { "model" }.to_string()));

@@ -70,10 +70,12 @@ pub(crate) struct Plan {
     pub sites: Vec<SitePlan>,
     pub qbar: Option<(BufId, usize)>,
     pub alpha: Option<BufId>,
-    /// Class-attention weights: (buffer, heads, tokens).
-    pub attention: Option<(BufId, usize, usize)>,
+    pub attention: Option<AttentionOut>,
     pub sets: usize,
 }
+
+/// Class-attention weights: (buffer, heads, tokens).
+pub type AttentionOut = (BufId, usize, usize);
 
 struct Builder<'a> {
     gpu: &'a Gpu,
@@ -525,7 +527,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The head; returns the logits buffer (modulated at the logit site) and class-attention info.
-    fn head(&mut self, x: BufId, [c, h, w]: [usize; 3]) -> Result<(BufId, Option<(BufId, usize, usize)>), GpuError> {
+    fn head(&mut self, x: BufId, [c, h, w]: [usize; 3]) -> Result<(BufId, Option<AttentionOut>), GpuError> {
         let classes = self.cfg.num_classes();
         match &self.cfg.head {
             HeadConfig::AvgLinear => {

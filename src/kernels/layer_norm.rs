@@ -76,8 +76,7 @@ impl CustomOp3 for LayerNormChannels {
                     let (xi, gi) = (&x[bi * unit..(bi + 1) * unit], &g[bi * unit..(bi + 1) * unit]);
                     let (m, r) = (&mean[bi * hw..(bi + 1) * hw], &rstd[bi * hw..(bi + 1) * hw]);
                     let (mut s1, mut s2) = (vec![0f32; hw], vec![0f32; hw]);
-                    for ch in 0..c {
-                        let gm = gamma_v[ch];
+                    for (ch, &gm) in gamma_v.iter().enumerate() {
                         let row = ch * hw..(ch + 1) * hw;
                         for p in 0..hw {
                             let d = gi[row.start + p] * gm;
@@ -86,8 +85,7 @@ impl CustomOp3 for LayerNormChannels {
                         }
                     }
                     let inv_c = 1.0 / c as f32;
-                    for ch in 0..c {
-                        let gm = gamma_v[ch];
+                    for (ch, &gm) in gamma_v.iter().enumerate() {
                         let row = ch * hw..(ch + 1) * hw;
                         for p in 0..hw {
                             let xh = (xi[row.start + p] - m[p]) * r[p];

@@ -399,12 +399,10 @@ fn to_model_pixels(img: &DynamicImage, spec: &InputSpec, out: &mut [u8]) -> crat
     Ok(())
 }
 
-/// Raw images of a binary format (CHW `channels`×h×w each) converted to the model's input.
+/// Raw images of a binary format (CHW, `[channels, h, w]` each) converted to the model's input.
 fn convert_raw(
     raw: &[u8],
-    channels: usize,
-    h: usize,
-    w: usize,
+    [channels, h, w]: [usize; 3],
     labels: Vec<u32>,
     classes: Vec<String>,
     format: Format,
@@ -510,7 +508,7 @@ fn load_cifar(root: &Path, format: Format, split: Split, opts: &LoadOptions) -> 
         });
     let classes = class_names(opts, own, root)?;
     check_labels(&labels, classes.len(), &files[0])?;
-    convert_raw(&raw, 3, 32, 32, labels, classes, format, opts)
+    convert_raw(&raw, [3, 32, 32], labels, classes, format, opts)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -600,5 +598,5 @@ fn load_idx(root: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
         None => (0..n_classes.max(10)).map(|i| i.to_string()).collect(),
     };
     check_labels(&labels, own.len(), &labels_path)?;
-    convert_raw(&raw, c, h, w, labels, own, Format::Idx, opts)
+    convert_raw(&raw, [c, h, w], labels, own, Format::Idx, opts)
 }

@@ -1,5 +1,5 @@
 //! The page: one Yew component that owns the state (model, image, result, view options),
-//! talks to the inference worker and draws the views. Drawing helpers live in `view.rs`.
+//! talks to the inference worker and draws the views. Drawing lives in `view/`.
 mod samples;
 mod tour;
 mod view;

@@ -1,0 +1,347 @@
+//! The maps: agreement heatmaps per layer and pass, dense-layer bar charts, class attention per
+//! head, with their legends, the image beneath and the value under the pointer.
+use std::rc::Rc;
+
+use web_sys::MouseEvent;
+use yew::prelude::*;
+use yew::TargetCast;
+
+use super::results::shown_passes;
+use super::{svg, Ctx};
+use crate::app::page::tour::Target;
+use crate::app::page::{App, Hover, Msg, Shown};
+use crate::app::render::{gradient_css, percent, png_data_url, short, signed};
+use crate::inspect::{Inspection, LayerKind};
+use crate::viz::{
+    agreement_image, agreement_range, attention_image, attention_range, dense_agreement_chart_svg, value_at, ColorMap, Range,
+};
+
+fn legend(cmap: ColorMap, range: Range, signed_scale: bool) -> Html {
+    let (lo, hi) = if signed_scale { (signed(range.lo), signed(range.hi)) } else { (short(range.lo), short(range.hi)) };
+    let label = if signed_scale {
+        format!("Colour scale from {lo} to {hi}; white is 0")
+    } else {
+        format!("Colour scale from {lo} to {hi}")
+    };
+    html! {
+        <div class={classes!("legend", signed_scale.then_some("signed"))} role="img" aria-label={label}>
+            <span class="bar" style={format!("background:{}", gradient_css(cmap))}></span>
+            <span class="ends"><span>{ lo }</span>if signed_scale { <span>{ "0" }</span> }<span>{ hi }</span></span>
+        </div>
+    }
+}
+
+/// The image under a map: the model's view (pixelated) or the original cropped the same way.
+fn base_layer(app: &App, shown: &Shown) -> Html {
+    if app.view.photo {
+        let [ow, oh] = shown.original;
+        let c = shown.crop;
+        let size_x = 100.0 * f64::from(ow) / f64::from(c.width.max(1));
+        let size_y = 100.0 * f64::from(oh) / f64::from(c.height.max(1));
+        let pos = |off: u32, full: u32, part: u32| if full > part { 100.0 * f64::from(off) / f64::from(full - part) } else { 0.0 };
+        let style = format!(
+            "background-image:url(\"{}\");background-size:{size_x:.3}% {size_y:.3}%;background-position:{:.3}% {:.3}%",
+            shown.image.display.url,
+            pos(c.x, ow, c.width),
+            pos(c.y, oh, c.height)
+        );
+        html! { <div class="base photo" {style}></div> }
+    } else {
+        html! { <img class="base pixelated" src={shown.view_url.clone()} alt="" /> }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+
+enum MapKind {
+    Agreement(usize),
+    Attention(usize),
+}
+
+fn map_cell(app: &App, ctx: &Ctx, shown: &Shown, kind: MapKind, pass: usize) -> Html {
+    let insp: Rc<Inspection> = shown.inspection.clone();
+    let v = &app.view;
+    let (key, url, range, signed_scale, name, values, h, w, cmap) = match kind {
+        MapKind::Agreement(l) => {
+            let layer = &insp.passes[pass].layers[l];
+            let (h, w) = (layer.shape[0], layer.shape[1]);
+            let mv = app.map_view(v.cmap, h, w);
+            let key = format!("a-{pass}-{l}-{:?}-{:?}-{}", v.norm, v.cmap, v.smooth);
+            let url = app.cached(key.clone(), || agreement_image(&insp, pass, l, &mv).map(|i| png_data_url(&i)).unwrap_or_default());
+            (key, url, agreement_range(&insp, pass, l, v.norm), true, layer.name.clone(), layer.agreement.clone(), h, w, v.cmap)
+        }
+        MapKind::Attention(head) => {
+            let agg = insp.passes[pass].aggregation.as_ref().expect("attention cells only with aggregation");
+            let [h, w] = agg.grid;
+            let mv = app.map_view(v.acmap, h, w);
+            let key = format!("c-{pass}-{head}-{:?}-{:?}-{}", v.norm, v.acmap, v.smooth);
+            let url = app.cached(key.clone(), || attention_image(&insp, pass, head, &mv).map(|i| png_data_url(&i)).unwrap_or_default());
+            let values = agg.weights.get(head).cloned().unwrap_or_default();
+            (key, url, attention_range(&insp, pass, head, v.norm), false, format!("head {}", head + 1), values, h, w, v.acmap)
+        }
+    };
+    let hover_key = key.clone();
+    let gains = match kind {
+        MapKind::Agreement(l) => Some(insp.passes[pass].layers[l].gain.clone()),
+        MapKind::Attention(_) => None,
+    };
+    let values = Rc::new(values);
+    let gains = Rc::new(gains);
+    let onmousemove = ctx.link().callback(move |e: MouseEvent| {
+        let el: web_sys::Element = e.target_unchecked_into();
+        let r = el.get_bounding_client_rect();
+        let fx = ((f64::from(e.client_x()) - r.left()) / r.width().max(1.0)) as f32;
+        let fy = ((f64::from(e.client_y()) - r.top()) / r.height().max(1.0)) as f32;
+        let value = value_at(&values, h, w, fx, fy);
+        let row = ((fy.clamp(0.0, 0.9999)) * h as f32) as usize;
+        let col = ((fx.clamp(0.0, 0.9999)) * w as f32) as usize;
+        let text = if signed_scale {
+            let gain = (*gains).as_ref().and_then(|g| g.get(row * w + col)).copied();
+            let gain = gain.filter(|_| pass > 0).map(|g| format!(" · gain in this pass ×{}", short(g))).unwrap_or_default();
+            format!("row {row}, col {col}: g = {}{gain}", signed(value))
+        } else {
+            format!("row {row}, col {col}: weight {} ({})", short(value), percent(value))
+        };
+        Msg::Hover(Some(Hover { key: hover_key.clone(), text }))
+    });
+    let onmouseleave = ctx.link().callback(|_: MouseEvent| Msg::Hover(None));
+    let readout = app.hover.as_ref().filter(|h| h.key == key).map(|h| h.text.clone());
+    let selected = pass == app.view.pass;
+    let onclick = ctx.link().callback(move |_| Msg::SetPass(pass));
+    let alt = match kind {
+        MapKind::Agreement(_) => format!("Agreement map of {name} in pass {pass}, {h}×{w}, from {} (blue) to {} (red)", signed(range.lo), signed(range.hi)),
+        MapKind::Attention(_) => format!("Class-token attention of {name} in pass {pass} over a {h}×{w} patch grid, up to {}", short(range.hi)),
+    };
+    let stack = html! {
+        <div class="map-stack" onmousemove={onmousemove} onmouseleave={onmouseleave} {onclick}>
+            { base_layer(app, shown) }
+            <img class={classes!("heat", (!app.view.smooth).then_some("pixelated"))} src={url.to_string()} alt={alt}
+                style={format!("opacity:{}", app.view.opacity)} />
+        </div>
+    };
+    let cls = classes!("map-cell", selected.then_some("selected"));
+    let readout_html = html! { <p class="readout">{ readout.unwrap_or_else(|| "\u{a0}".into()) }</p> };
+    match kind {
+        MapKind::Agreement(_) => html! {
+            <figure class={cls} data-testid="agreement-map" data-layer={name.clone()} data-pass={pass.to_string()} data-kind="conv">
+                { stack }
+                { legend(cmap, range, signed_scale) }
+                { readout_html }
+            </figure>
+        },
+        MapKind::Attention(head) => html! {
+            <figure class={cls} data-testid="attention-map" data-head={head.to_string()} data-pass={pass.to_string()}>
+                { stack }
+                { legend(cmap, range, signed_scale) }
+                <p class="self-weight">{ format!("to itself: {}", percent(insp.passes[pass].aggregation.as_ref().and_then(|a| a.self_weight.get(head)).copied().unwrap_or(0.0))) }</p>
+                { readout_html }
+            </figure>
+        },
+    }
+}
+
+/// A grid of maps: one row per pass shown (time runs down) and one column per layer or head
+/// (depth runs right). With more than five layers, and on phones, each layer becomes a block with
+/// its passes side by side, and the blocks flow (see `App::grid_by_layer`), so that nothing needs
+/// sideways scrolling. `heads` label the layers, `cell(pass, i)` draws one.
+fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str, max: &str, cell: impl Fn(usize, usize) -> Html) -> Html {
+    let n = heads.len();
+    let pass_head = |p: usize| {
+        let selected = p == app.view.pass;
+        html! {
+            <button class={classes!("pass-head", selected.then_some("selected"))}
+                aria-pressed={selected.to_string()} aria-label={format!("Select pass {p}")}
+                onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
+                <strong>{ format!("Pass {p}") }</strong>
+                <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
+            </button>
+        }
+    };
+    if app.grid_by_layer(n, passes.len()) {
+        // A block per layer (its name, then its passes side by side), flowing two or three to a
+        // row on wide screens and one per row on phones; the pass buttons head the flow.
+        let np = passes.len();
+        let block = format!("grid-template-columns: repeat({np}, minmax(0, 1fr)); flex-basis: {}rem; max-width: {}rem", np * 11, np * 17);
+        let caption = |p: usize| html! { <div class={classes!("col-cap", (p == app.view.pass).then_some("selected"))}>{ format!("pass {p}") }</div> };
+        return html! {
+            <div class="map-grid-scroll">
+                <div class="pass-heads">{ for passes.iter().map(|&p| pass_head(p)) }</div>
+                <div class={classes!("map-grid", "by-layer", app.narrow.then_some("narrow"))}>
+                    { for heads.into_iter().enumerate().map(|(i, h)| html! {
+                        <div class="layer-block" style={block.clone()}>
+                            <div class="row-head">{ h }</div>
+                            if np > 1 { { for passes.iter().map(|&p| caption(p)) } }
+                            { for passes.iter().map(|&p| cell(p, i)) }
+                        </div>
+                    }) }
+                </div>
+            </div>
+        };
+    }
+    let style = format!("grid-template-columns: max-content repeat({n}, minmax({min}, {max}))");
+    html! {
+        <div class="map-grid-scroll">
+            <div class="map-grid" {style}>
+                <div class="grid-corner"></div>
+                { for heads.into_iter().map(|h| html! { <div class="col-head">{ h }</div> }) }
+                { for passes.iter().map(|&p| html! {
+                    <>
+                        { pass_head(p) }
+                        { for (0..n).map(|c| cell(p, c)) }
+                    </>
+                }) }
+            </div>
+        </div>
+    }
+}
+
+fn caveat_line() -> Html {
+    html! {
+        <p class="caveat-line">
+            <b>{ "Not an explanation: " }</b>
+            { "these maps show what the attention mechanism computed, not why the network decided. " }
+            <a href="#learn">{ "More in Learn" }</a>
+        </p>
+    }
+}
+
+pub(super) fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
+    let insp = &shown.inspection;
+    let passes = shown_passes(app, insp.passes.len());
+    let conv: Vec<usize> =
+        insp.passes[0].layers.iter().enumerate().filter(|(_, l)| l.kind == LayerKind::Conv).map(|(i, _)| i).collect();
+    if conv.is_empty() {
+        return html! {};
+    }
+    let alpha_of = |name: &str| insp.alphas.iter().find(|a| a.name == name).map(|a| a.used);
+    let heads: Vec<Html> = conv
+        .iter()
+        .map(|&l| {
+            let layer = &insp.passes[0].layers[l];
+            html! {
+                <>
+                    <strong>{ layer.name.clone() }</strong>
+                    <span>{ format!("{}×{}", layer.shape[0], layer.shape[1]) }
+                        if let Some(a) = alpha_of(&layer.name) { { format!(" · α {}", short(a)) } }
+                    </span>
+                </>
+            }
+        })
+        .collect();
+    let (min, max) = ("8rem", "17rem");
+    html! {
+        <section class={classes!("card", app.tour_class(Target::Agreement))} aria-labelledby="agree-h">
+            <h2 id="agree-h">{ "Agreement maps: where each layer agrees with the global query" }</h2>
+            <p class="explain">
+                { "Every position of a layer emits a " }<b>{ "key" }</b>{ " (what is here) and a " }<b>{ "query" }</b>
+                { " (what to look for). All queries are averaged into one " }<b>{ "global query" }</b>
+                { ". The agreement g = key · global query is " }<span class="pos">{ "red where a position matches" }</span>
+                { " what the whole network is looking for, " }<span class="neg">{ "blue where it does not" }</span>
+                { ", white near 0. The next pass multiplies activations by 1 + α·g, so where α\u{a0}>\u{a0}0 it boosts the red positions and damps the blue ones. " }
+                { negative_alpha_note(insp, LayerKind::Conv, "the blue positions and damps the red ones") }
+                { if app.grid_by_layer(conv.len(), passes.len()) { "Each layer shows its passes side by side; deeper layers follow." } else { "Rows are passes, columns go deeper into the network." } }
+                { " Hover a map for its values." }
+            </p>
+            { pass_grid(app, ctx, &passes, heads, min, max, |p, c| map_cell(app, ctx, shown, MapKind::Agreement(conv[c]), p)) }
+            { caveat_line() }
+        </section>
+    }
+}
+
+/// Names the layers of a kind whose α (as used) is negative: there the next pass boosts what
+/// disagrees, and reading the maps as "red is boosted" would get those layers backwards.
+fn negative_alpha_note(insp: &Inspection, kind: LayerKind, effect: &str) -> Html {
+    let names: Vec<&str> = insp.passes[0]
+        .layers
+        .iter()
+        .filter(|l| l.kind == kind && insp.alphas.iter().any(|a| a.name == l.name && a.used < 0.0))
+        .map(|l| l.name.as_str())
+        .collect();
+    let text = match names.as_slice() {
+        [] => return html! {},
+        [one] => format!("Here {one} has α\u{a0}<\u{a0}0: in that layer the next pass boosts {effect}. "),
+        [init @ .., last] => format!("Here {} and {last} have α\u{a0}<\u{a0}0: in those layers the next pass boosts {effect}. ", init.join(", ")),
+    };
+    html! { <span class="alpha-note" data-layers={names.join(",")}>{ text }</span> }
+}
+
+pub(super) fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
+    let insp = &shown.inspection;
+    let passes = shown_passes(app, insp.passes.len());
+    let dense: Vec<usize> =
+        insp.passes[0].layers.iter().enumerate().filter(|(_, l)| l.kind == LayerKind::Dense).map(|(i, _)| i).collect();
+    if dense.is_empty() {
+        return html! {};
+    }
+    // Not the map grid: these charts are drawn 1000 px wide, and squeezed into grid columns their
+    // axis labels shrank to a few pixels (1024-px projector screenshot). Each chart gets at least
+    // 32rem (labels about 11 px); the passes of a layer sit side by side where that fits.
+    html! {
+        <section class="card" aria-labelledby="dense-h">
+            <h2 id="dense-h">{ "Dense layers: agreement per unit" }</h2>
+            <p class="explain">
+                { "Dense layers have no positions, so each unit gets one agreement value: a bar above 0 agrees with the global query, below 0 disagrees. In the class layer (logits) each bar is a class; the predicted class of that pass is highlighted, as in Fig. 3 of the GAttANet paper. The next pass multiplies each unit by 1 + α·g. " }
+                { negative_alpha_note(insp, LayerKind::Dense, "the units below 0 and damps those above") }
+            </p>
+            { for dense.iter().map(|&l| {
+                let layer0 = &insp.passes[0].layers[l];
+                let n = layer0.shape.first().copied().unwrap_or(0);
+                let what = if layer0.name == "logits" { format!("{n} classes") } else { format!("{n} units") };
+                html! {
+                    <div class="dense-layer">
+                        <h3 class="dense-head">{ layer0.name.clone() }<span>{ format!(" · {what}") }</span></h3>
+                        <div class="dense-row">
+                            { for passes.iter().map(|&p| {
+                                let pass = &insp.passes[p];
+                                let layer = &pass.layers[l];
+                                let is_logits = layer.name == "logits";
+                                let chart = app.cached(format!("d-{p}-{l}-{:?}", app.fit()), || {
+                                    let names = is_logits.then_some(insp.classes.as_slice());
+                                    let hl = if is_logits { pass.top.first().map(|t| t.index) } else { None };
+                                    dense_agreement_chart_svg(layer, names, hl, app.fit())
+                                });
+                                let selected = p == app.view.pass;
+                                html! {
+                                    <div class="dense-item">
+                                        <button class={classes!("pass-head", "inline", selected.then_some("selected"))}
+                                            aria-pressed={selected.to_string()} aria-label={format!("Select pass {p}")}
+                                            onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
+                                            <strong>{ format!("Pass {p}") }</strong>
+                                            <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
+                                        </button>
+                                        <figure class={classes!("map-cell", "dense-cell", selected.then_some("selected"))}
+                                            data-testid="agreement-map" data-layer={layer.name.clone()} data-pass={p.to_string()} data-kind="dense"
+                                            role="img" aria-label={format!("Agreement of each unit of {} in pass {p}", layer.name)}>
+                                            { svg(&chart) }
+                                        </figure>
+                                    </div>
+                                }
+                            }) }
+                        </div>
+                    </div>
+                }
+            }) }
+        </section>
+    }
+}
+
+pub(super) fn attention_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
+    let insp = &shown.inspection;
+    let Some(agg) = insp.passes[0].aggregation.as_ref() else { return html! {} };
+    let passes = shown_passes(app, insp.passes.len());
+    let heads: Vec<Html> = (0..agg.heads)
+        .map(|h| html! { <><strong>{ format!("head {}", h + 1) }</strong><span>{ format!("{}×{} patches", agg.grid[0], agg.grid[1]) }</span></> })
+        .collect();
+    let (min, max) = ("8rem", "17rem");
+    html! {
+        <section class={classes!("card", app.tour_class(Target::Attention))} aria-labelledby="att-h">
+            <h2 id="att-h">{ "Class attention: what the class token gathers from" }</h2>
+            <p class="explain">
+                { "This model has no average pooling at the end. Instead a learned " }<b>{ "class token" }</b>
+                { " attends over all patches of the last feature map, and what it gathers decides the class. Each head spreads 100% of its attention over the patches and itself; bright patches contribute most to that head." }
+            </p>
+            { pass_grid(app, ctx, &passes, heads, min, max, |p, h| map_cell(app, ctx, shown, MapKind::Attention(h), p)) }
+            { caveat_line() }
+        </section>
+    }
+}
