@@ -19,6 +19,7 @@ pub struct UrlState {
     pub smooth: Option<bool>,
     pub all_passes: Option<bool>,
     pub photo: Option<bool>,
+    pub present: Option<bool>,
     pub backend: Option<String>,
     /// Test hooks: `panic-page`, `panic-worker` (kept in the URL like the other values).
     pub debug: Option<String>,
@@ -66,6 +67,7 @@ impl UrlState {
                 "model" => Some(false),
                 _ => None,
             }),
+            present: get("present").and_then(|v| flag(&v)),
             backend: get("backend"),
             debug: get("debug"),
         }
@@ -91,6 +93,7 @@ impl UrlState {
         put("smooth", self.smooth.map(|s| if s { "1" } else { "0" }.to_string()));
         put("passes_shown", self.all_passes.map(|a| if a { "all" } else { "one" }.to_string()));
         put("base", self.photo.map(|b| if b { "photo" } else { "model" }.to_string()));
+        put("present", self.present.map(|p| if p { "1" } else { "0" }.to_string()));
         put("backend", self.backend.clone());
         put("debug", self.debug.clone());
         let s = String::from(p.to_string());

@@ -378,6 +378,45 @@ await check('the URL reproduces the view', async () => {
   await p.close();
 });
 
+await check('presentation mode hides the settings, enlarges the page and lives in the URL', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1920, height: 1080 }, serviceWorkers: 'block' });
+  const p = await newPage(ctx);
+  try {
+    await p.goto(BASE);
+    await waitReady(p);
+    const rootPx = () => p.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
+    const normal = await rootPx();
+    assert(await p.locator(T('model-select')).isVisible(), 'settings not shown before presenting');
+    const maps = await p.locator(T('agreement-map')).count();
+    await p.click(T('present'));
+    await p.waitForFunction(() => location.search.includes('present=1'));
+    assert(await p.locator(T('model-select')).count() === 0, 'model picker still shown while presenting');
+    assert(await p.locator('.sample').count() > 0, 'examples hidden while presenting');
+    assert(await p.locator(T('agreement-map')).count() === maps, 'maps changed while presenting');
+    assert(await rootPx() > normal, `type not enlarged: ${await rootPx()}px vs ${normal}px`);
+    const probs = await layoutProblems(p, 11, 9.5);
+    assert(probs.overflow <= 1 && probs.wide.length === 0, `presenting overflows: ${JSON.stringify(probs)}`);
+    await screenshot(p, 'present-1920.png');
+    // A link keeps it; Esc leaves it.
+    const link = p.url();
+    const q = await newPage(ctx);
+    await q.goto(link);
+    await waitReady(q);
+    assert(await q.locator(T('model-select')).count() === 0, 'a present=1 link did not present');
+    await q.keyboard.press('Escape');
+    await q.locator(T('model-select')).waitFor({ state: 'visible' });
+    await q.waitForFunction(() => !location.search.includes('present'));
+    const after = await q.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
+    assert(after === normal, `type not back to normal after Esc: ${after}px`);
+    // The tour needs the settings cards: starting it leaves presentation mode.
+    await p.click(T('tour-start'));
+    await p.locator(T('model-select')).waitFor({ state: 'visible' });
+    await p.keyboard.press('Escape');
+  } finally {
+    await ctx.close();
+  }
+});
+
 await check('a failed or corrupt model download keeps the current model', async () => {
   // Prefer a class-attention model: switching to it also checks the per-head attention maps
   // (when the default has none).

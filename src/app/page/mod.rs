@@ -106,6 +106,8 @@ pub struct ViewOpts {
     pub smooth: bool,
     pub all_passes: bool,
     pub photo: bool,
+    /// Presentation mode, for a projector: settings hidden, everything larger.
+    pub present: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +148,7 @@ pub enum Msg {
     SetSmooth(bool),
     SetAllPasses(bool),
     SetPhoto(bool),
+    SetPresent(bool),
     Hover(Option<Hover>),
     Dragging(bool),
     ExportPng,
@@ -570,6 +573,7 @@ impl App {
             smooth: self.view.smooth.then_some(true),
             all_passes: (!self.view.all_passes).then_some(false),
             photo: self.view.photo.then_some(true),
+            present: self.view.present.then_some(true),
             backend: self.requested.param().map(String::from),
             debug: self.url_state.debug.clone(),
         }
@@ -677,6 +681,8 @@ impl Component for App {
             if !typing && matches!(e.key().as_str(), "ArrowLeft" | "ArrowRight") {
                 e.prevent_default();
                 send.emit(Msg::StepPass(if e.key() == "ArrowLeft" { -1 } else { 1 }));
+            } else if e.key() == "Escape" {
+                send.emit(Msg::SetPresent(false));
             }
         });
         let _ = window.add_event_listener_with_callback("keydown", keydown.as_ref().unchecked_ref());
@@ -709,6 +715,7 @@ impl Component for App {
             smooth: url_state.smooth.unwrap_or(false),
             all_passes: url_state.all_passes.unwrap_or(true),
             photo: url_state.photo.unwrap_or(false),
+            present: url_state.present.unwrap_or(false),
         };
         let mut app = App {
             alpha: url_state.alpha.unwrap_or(1.0),
@@ -905,6 +912,7 @@ impl Component for App {
             Msg::SetSmooth(s) => self.view.smooth = s,
             Msg::SetAllPasses(a) => self.view.all_passes = a,
             Msg::SetPhoto(p) => self.view.photo = p,
+            Msg::SetPresent(on) => self.view.present = on,
             Msg::Hover(h) => {
                 if self.hover == h {
                     return false;
@@ -945,7 +953,13 @@ impl Component for App {
                     "Copy the address bar: it holds this model, sample, pass and view.".into()
                 });
             }
-            Msg::Tour(m) => return self.tour_update(m),
+            Msg::Tour(m) => {
+                // The tour shows the settings cards, which presentation mode hides.
+                if m == tour::TourMsg::Start {
+                    self.view.present = false;
+                }
+                return self.tour_update(m);
+            }
             Msg::DismissError => {
                 self.error = None;
                 self.notice = None;
@@ -1023,6 +1037,10 @@ impl Component for App {
             if sel.value() != m.entry.name {
                 sel.set_value(&m.entry.name);
             }
+        }
+        // Presentation mode scales the whole page (its sizes are in rem).
+        if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
+            let _ = if self.view.present { root.set_attribute("data-present", "") } else { root.remove_attribute("data-present") };
         }
         self.place_tour();
         if let (Some(stream), Some(video)) = (&self.camera, self.video_ref.cast::<web_sys::HtmlVideoElement>()) {

@@ -69,15 +69,18 @@ pub fn page(app: &App, ctx: &Ctx) -> Html {
         vec![Msg::Dragging(false)].into_iter().chain(file.map(Msg::OpenFile)).collect::<Vec<_>>()
     });
     html! {
-        <div class={classes!("app", app.tour.is_some().then_some("touring"))} {ondragover} {ondragleave} {ondrop}>
+        <div class={classes!("app", app.tour.is_some().then_some("touring"), app.view.present.then_some("presenting"))} {ondragover} {ondragleave} {ondrop}>
             { header(app, ctx) }
             { banners(app, ctx) }
             <main class="layout">
                 <aside class="sidebar" aria-label="Image, model and settings">
                     { image_card(app, ctx) }
-                    { model_card(app, ctx) }
-                    { run_card(app, ctx) }
-                    { display_card(app, ctx) }
+                    // Presentation mode keeps the images (a live demo changes them) and hides the settings.
+                    if !app.view.present {
+                        { model_card(app, ctx) }
+                        { run_card(app, ctx) }
+                        { display_card(app, ctx) }
+                    }
                 </aside>
                 <div class="content">
                     { match &app.shown {
@@ -87,7 +90,7 @@ pub fn page(app: &App, ctx: &Ctx) -> Html {
                     { learn_card(app) }
                 </div>
             </main>
-            { footer() }
+            if !app.view.present { { footer() } }
             if app.dragging {
                 <div class="drop-overlay" aria-hidden="true"><p>{ "Drop the image to inspect it" }</p></div>
             }
@@ -100,6 +103,7 @@ pub fn page(app: &App, ctx: &Ctx) -> Html {
 fn header(app: &App, ctx: &Ctx) -> Html {
     let (status, tone) = app.status();
     let tour_open = app.tour.is_some();
+    let present = app.view.present;
     let (label, reason) = match &app.engine {
         Some(e) => (e.backend.label(), e.reason.clone()),
         None => ("…", "choosing the engine".to_string()),
@@ -122,6 +126,11 @@ fn header(app: &App, ctx: &Ctx) -> Html {
                     aria-expanded={tour_open.to_string()} title="A short guided tour of the page, for a first look or a class"
                     onclick={ctx.link().callback(move |_| Msg::Tour(if tour_open { TourMsg::Close } else { TourMsg::Start }))}>
                     { "Tour" }
+                </button>
+                <button class="tour-btn present-btn" data-testid="present" aria-pressed={present.to_string()}
+                    title={if present { "Leave presentation mode (Esc)" } else { "Presentation mode, for a projector: the settings are hidden and everything is larger. A copied link keeps it." }}
+                    onclick={ctx.link().callback(move |_| Msg::SetPresent(!present))}>
+                    { if present { "Exit presentation" } else { "Present" } }
                 </button>
                 <span class="badge privacy" title="The model runs inside this browser tab. Nothing you open is uploaded.">
                     { lock_icon() }{ "Images never leave your device" }
