@@ -1,8 +1,9 @@
 //! The page: one Yew component that owns the state (model, image, result, view options),
-//! talks to the inference worker and draws the views. Drawing lives in `view/`.
+//! talks to the inference worker (`worker_link`) and draws the views (`view/`).
 mod samples;
 mod tour;
 mod view;
+mod worker_link;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -18,13 +19,12 @@ use super::backend::{Backend, Engine, Requested};
 use super::bridge::{js_text, Bridge, Heard};
 use super::export;
 use super::fetch::{self, ModelEntry};
-use super::protocol::{Reply, Request, Stage};
+use super::protocol::Request;
 use super::url_state::UrlState;
-use crate::inspect::{InspectOptions, Inspection};
+use crate::inspect::Inspection;
 use crate::model::ModelConfig;
 use crate::preprocess::{Crop, MAX_BYTES};
 use crate::viz::{ColorMap, Normalization};
-
 
 /// A URL an image is displayed from; object URLs are revoked when the last user lets go.
 pub struct DisplayUrl {
@@ -232,83 +232,6 @@ impl App {
         ctx.link().callback(|m| m)
     }
 
-    fn spawn_worker(&mut self, ctx: &Context<Self>) {
-        let cb = ctx.link().callback(Msg::Heard);
-        self.worker_ready = false;
-        self.worker_generation += 1;
-        match Bridge::spawn(move |h| cb.emit(h)) {
-            Ok(b) => {
-                self.bridge = Some(b);
-                // A worker whose wasm fails to load may die without an error event: give up
-                // waiting after a while instead of showing "loading…" forever.
-                let generation = self.worker_generation;
-                let link = ctx.link().clone();
-                let timeout = Closure::once_into_js(move || link.send_message(Msg::WorkerTimeout(generation)));
-                if let Some(w) = web_sys::window() {
-                    let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(timeout.unchecked_ref(), WORKER_START_MS);
-                }
-            }
-            Err(e) => {
-                self.bridge = None;
-                self.error = Some(format!("The model cannot run: {e}"));
-            }
-        }
-    }
-
-    fn post(&mut self, req: Request, bytes: Option<Rc<Vec<u8>>>) {
-        if !self.worker_ready {
-            self.outbox.push((req, bytes));
-            return;
-        }
-        if let Some(b) = &self.bridge {
-            if let Err(e) = b.send(&req, bytes.as_deref().map(|v| v.as_slice())) {
-                self.error = Some(e);
-            }
-        }
-    }
-
-    fn seq(&mut self) -> u32 {
-        self.next_seq += 1;
-        self.next_seq
-    }
-
-    fn options(&self) -> InspectOptions {
-        InspectOptions { passes: self.passes, alpha_scale: self.alpha, alpha_overrides: Vec::new(), attention: true, top_k: 5 }
-    }
-
-    /// Inspect `image` with the current options (latest wins: one job in flight, one queued).
-    fn request(&mut self, image: Rc<ImageData>) {
-        if self.model.is_none() {
-            self.waiting_image = Some(image);
-            return;
-        }
-        if self.inflight.is_some() {
-            self.queued = Some(image);
-            return;
-        }
-        let seq = self.seq();
-        let req = Request::Inspect { seq, image_id: image.id, options: self.options() };
-        self.post(req, Some(image.bytes.clone()));
-        self.inflight = Some(Job { seq, image });
-    }
-
-    /// Recompute the image on screen (options or model changed).
-    fn recompute(&mut self) {
-        let image = self.queued.clone().or_else(|| self.inflight.as_ref().map(|j| j.image.clone()));
-        let image = image.or_else(|| self.shown.as_ref().map(|s| s.image.clone()));
-        if let Some(image) = image {
-            self.request(image);
-        }
-    }
-
-    fn pump(&mut self) {
-        if self.inflight.is_none() {
-            if let Some(next) = self.queued.take() {
-                self.request(next);
-            }
-        }
-    }
-
     fn new_image(&mut self, bytes: Rc<Vec<u8>>, source: Source, display: DisplayUrl) -> Rc<ImageData> {
         self.next_image_id += 1;
         Rc::new(ImageData { id: self.next_image_id, bytes, source, display: Rc::new(display) })
@@ -354,159 +277,6 @@ impl App {
             .await;
             link.send_message(Msg::ModelFetched { seq, entry, result });
         });
-    }
-
-    fn on_reply(&mut self, ctx: &Context<Self>, reply: Reply, bytes: Option<Vec<u8>>) -> bool {
-        match reply {
-            Reply::Ready => {
-                self.worker_ready = true;
-                for (req, bytes) in std::mem::take(&mut self.outbox) {
-                    self.post(req, bytes);
-                }
-            }
-            Reply::ModelLoaded { seq, ms, engine, notice, .. } => {
-                if self.model_seq == Some(seq) {
-                    self.model_seq = None;
-                    self.model_load = ModelLoad::Idle;
-                    self.engine = Some(engine);
-                    if notice.is_some() {
-                        self.notice = notice;
-                    }
-                    if self.url_state.debug.as_deref() == Some("lose-device") && !self.debug_fired {
-                        // Before the inspection below, so that it meets the lost device.
-                        self.debug_fired = true;
-                        self.post(Request::DebugLoseDevice, None);
-                    }
-                    if let Some((entry, config_text, weights)) = self.pending_model.take() {
-                        match ModelConfig::from_json(&config_text) {
-                            Ok(config) => {
-                                let changed = self.model.as_ref().is_none_or(|m| m.entry.name != entry.name);
-                                if changed {
-                                    // Passes come from the new model unless the link asked for some.
-                                    self.passes = self.url_state.passes.take();
-                                }
-                                self.model = Some(LoadedModel { entry, config, config_text, weights, build_ms: ms });
-                            }
-                            Err(e) => self.error = Some(format!("The model's config.json is invalid: {e}")),
-                        }
-                    }
-                    match self.waiting_image.take() {
-                        Some(img) => self.request(img),
-                        None => self.recompute(),
-                    }
-                    if self.url_state.debug.as_deref() == Some("panic-worker") && !self.debug_fired {
-                        self.debug_fired = true;
-                        self.post(Request::DebugPanic, None);
-                    }
-                }
-            }
-            Reply::Inspected { seq, inspection, view, crop, original_size, decode_ms, run_ms, backend, .. } => {
-                if self.inflight.as_ref().is_none_or(|j| j.seq != seq) {
-                    return false;
-                }
-                let job = self.inflight.take().expect("checked");
-                let rgb = bytes.and_then(|b| image::RgbImage::from_raw(view[0], view[1], b));
-                match rgb {
-                    Some(rgb) => {
-                        let passes = inspection.passes.len();
-                        let was_last = self.shown.as_ref().is_none_or(|s| self.view.pass + 1 >= s.inspection.passes.len());
-                        if let Some(p) = self.url_state.pass.take() {
-                            self.view.pass = p;
-                        } else if was_last || self.view.pass >= passes {
-                            self.view.pass = passes.saturating_sub(1);
-                        }
-                        self.view.pass = self.view.pass.min(passes.saturating_sub(1));
-                        self.cache.borrow_mut().clear();
-                        self.shown = Some(Shown {
-                            view_url: super::render::png_data_url(&rgb),
-                            view_rgb: Rc::new(rgb),
-                            image: job.image,
-                            inspection: Rc::new(inspection),
-                            crop,
-                            original: original_size,
-                            decode_ms,
-                            run_ms,
-                            backend,
-                        });
-                        self.error = None;
-                        self.hover = None;
-                        self.restarts = 0;
-                    }
-                    None => self.error = Some("The worker sent a malformed result.".into()),
-                }
-                self.pump();
-            }
-            Reply::Failed { seq, stage, message } => {
-                if self.model_seq == Some(seq) {
-                    let name = self.pending_model.take().map(|p| p.0.name).unwrap_or_default();
-                    self.model_seq = None;
-                    self.model_load = ModelLoad::Idle;
-                    self.error = Some(format!("Model “{name}” could not be loaded: {message}. {}", keep_model(&self.model)));
-                } else if self.inflight.as_ref().is_some_and(|j| j.seq == seq) {
-                    let job = self.inflight.take().expect("checked");
-                    self.error = Some(match stage {
-                        Stage::Image => format!("“{}” cannot be used: {message}. {KEEP_EXISTING}", job.image.name()),
-                        _ => format!("The model could not run on “{}”: {message}. {KEEP_EXISTING}", job.image.name()),
-                    });
-                    self.pump();
-                } else {
-                    self.error = Some(message);
-                }
-            }
-            // Only until a model reports its actual engine (replies to Probe can come late).
-            Reply::Probed { engine } if self.engine.is_none() => self.engine = Some(engine),
-            Reply::Probed { .. } => return false,
-            Reply::EngineChanged { engine, message } => {
-                self.engine = Some(engine);
-                self.notice = Some(message);
-            }
-            Reply::Panicked { message } => {
-                self.restart_worker(ctx, &format!("the model crashed ({message})"));
-            }
-            Reply::StartFailed { message } => self.restart_worker(ctx, &message),
-        }
-        true
-    }
-
-    /// A dead worker is replaced, and given back the model it held.
-    fn restart_worker(&mut self, ctx: &Context<Self>, why: &str) {
-        self.restarts += 1;
-        if self.restarts > MAX_RESTARTS {
-            self.bridge = None;
-            self.worker_ready = false;
-            self.inflight = None;
-            self.queued = None;
-            self.outbox.clear();
-            self.model_seq = None;
-            self.model_load = ModelLoad::Idle;
-            let keep = if self.shown.is_some() { format!(" {KEEP_EXISTING}") } else { String::new() };
-            self.error = Some(format!("The model engine keeps failing ({why}), so it was stopped.{keep} Reload the page to try again."));
-            return;
-        }
-        let failed = self.inflight.take().map(|j| j.image.name());
-        self.error = Some(match failed {
-            Some(name) => format!("Computing “{name}” failed: {why}. The engine was restarted. {KEEP_EXISTING}"),
-            None => format!("The engine failed: {why}. It was restarted."),
-        });
-        self.bridge = None;
-        self.outbox.clear();
-        self.spawn_worker(ctx);
-        self.reload_model();
-        self.queued = None;
-    }
-
-    /// Sends the model in use to the worker again (a new worker, or another engine); the result
-    /// on screen is recomputed once it is loaded.
-    fn reload_model(&mut self) {
-        let seq = self.seq();
-        if let Some(m) = &self.model {
-            self.model_seq = Some(seq);
-            self.pending_model = Some((m.entry.clone(), m.config_text.clone(), m.weights.clone()));
-            let req = Request::LoadModel { seq, name: m.entry.name.clone(), config: m.config_text.clone(), backend: self.requested };
-            let weights = m.weights.clone();
-            self.model_load = ModelLoad::Building { name: m.entry.name.clone() };
-            self.post(req, Some(weights));
-        }
     }
 
     fn read_file(&mut self, ctx: &Context<Self>, file: File) {
