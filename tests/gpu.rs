@@ -7,11 +7,11 @@
 mod common;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use gattanet::gpu::{Backend, DeviceOptions, Engine, GpuError, Preference};
 use gattanet::model::{io, AttentionConfig, BackboneConfig, HeadConfig, ModelConfig, QueryPooling};
+use common::{random_input, weights};
 use gattanet::{inspect, InspectOptions, Inspection};
 
 /// Largest error allowed, relative to the largest magnitude of the vector compared.
@@ -40,71 +40,6 @@ fn engine(cfg: &ModelConfig, bytes: &[u8]) -> Engine {
         ),
         Err(e) => panic!("engine for `{}` failed to load: {e}", cfg.name),
     }
-}
-
-/// A small deterministic generator (xorshift64*), so a failing case reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f32 + 0.5) / (1u64 << 24) as f32
-    }
-    fn range(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * self.uniform()
-    }
-    fn normal(&mut self, s: f32) -> f32 {
-        let (u, v) = (self.uniform(), self.uniform());
-        s * (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-    }
-}
-
-/// Deterministic random weights with non-trivial BatchNorm statistics (different per pass),
-/// biases, LayerScale and α, so folding, per-pass statistics and the modulation all matter.
-fn weights(cfg: &ModelConfig, seed: u64) -> Vec<u8> {
-    let (_, varmap) = io::init(cfg, &Device::Cpu).unwrap();
-    let mut tensors: HashMap<String, Tensor> = io::varmap_tensors(&varmap);
-    let mut names: Vec<String> = tensors.keys().cloned().collect();
-    names.sort();
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    for name in names {
-        let t = tensors.get_mut(&name).unwrap();
-        let dims = t.dims().to_vec();
-        let n = t.elem_count();
-        let fan_in: usize = if name.starts_with("gatta.") { dims[0] } else { dims.iter().skip(1).product::<usize>().max(1) };
-        let mut gen: Box<dyn FnMut(&mut Rng) -> f32> = if name.ends_with(".var") {
-            Box::new(|r| r.range(0.5, 1.5))
-        } else if name.ends_with(".mean") {
-            Box::new(|r| r.normal(0.2))
-        } else if name.ends_with(".alpha") {
-            Box::new(|r| r.normal(0.3))
-        } else if name.ends_with(".bias") {
-            Box::new(|r| r.normal(0.1))
-        } else if name.contains("gamma") {
-            Box::new(|r| r.range(0.3, 0.7))
-        } else if dims.len() == 1 && name.ends_with(".weight") {
-            Box::new(|r| r.range(0.5, 1.5)) // BatchNorm / LayerNorm scale
-        } else if name.ends_with("cls_token") {
-            Box::new(|r| r.normal(0.5))
-        } else if name.starts_with("gatta.") {
-            let b = 1.0 / (fan_in as f32).sqrt();
-            Box::new(move |r| r.range(-b, b))
-        } else {
-            let b = (6.0 / fan_in as f32).sqrt();
-            Box::new(move |r| r.range(-b, b))
-        };
-        let data: Vec<f32> = (0..n).map(|_| gen(&mut rng)).collect();
-        *t = Tensor::from_vec(data, dims, &Device::Cpu).unwrap();
-    }
-    io::to_safetensors(&tensors, io::Storage::F32).unwrap()
-}
-
-fn input(cfg: &ModelConfig, seed: u64) -> Vec<f32> {
-    let [h, w] = cfg.input.size;
-    let mut rng = Rng(seed ^ 0x5151_5151 | 1);
-    (0..cfg.input.channels * h * w).map(|_| rng.normal(1.0)).collect()
 }
 
 fn rel_err(what: &str, gpu: &[f32], cpu: &[f32]) -> f32 {
@@ -152,7 +87,7 @@ fn compare(label: &str, gpu: &Inspection, cpu: &Inspection) {
         match (&g.aggregation, &c.aggregation) {
             (None, None) => {}
             (Some(ga), Some(ca)) => {
-                assert_eq!((ga.heads, ga.grid), (ca.heads, ca.grid));
+                assert_eq!((ga.heads, ga.grid, ga.weights.len()), (ca.heads, ca.grid, ca.weights.len()));
                 check(&format!("{label} pass {t}: self_weight"), &ga.self_weight, &ca.self_weight);
                 for (h, (gw, cw)) in ga.weights.iter().zip(&ca.weights).enumerate() {
                     check(&format!("{label} pass {t} head {h}: attention"), gw, cw);
@@ -168,7 +103,7 @@ fn parity(cfg: &ModelConfig, seed: u64) {
     let bytes = weights(cfg, seed);
     let model = io::from_bytes(cfg, &bytes, &Device::Cpu).unwrap();
     let gpu = engine(cfg, &bytes);
-    let x = input(cfg, seed);
+    let x = random_input(cfg, seed);
     let mut runs = vec![("default".to_string(), InspectOptions::default())];
     for t in 1..=3 {
         runs.push((format!("T={t}"), InspectOptions { passes: Some(t), ..Default::default() }));
@@ -275,11 +210,11 @@ fn parity_class_attention_heads() {
 #[test]
 fn f16_weights_match_the_cpu_path() {
     let cfg = config("toy");
-    let (_, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
-    let bytes = io::to_safetensors(&io::varmap_tensors(&varmap), io::Storage::F16).unwrap();
+    let f32_bytes = weights(&cfg, 21);
+    let bytes = io::to_safetensors(&io::tensors_from_bytes(&cfg, &f32_bytes, &Device::Cpu).unwrap(), io::Storage::F16).unwrap();
     let model = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap();
     let gpu = engine(&cfg, &bytes);
-    let x = input(&cfg, 99);
+    let x = random_input(&cfg, 99);
     let opts = InspectOptions::default();
     compare("toy f16", &pollster::block_on(gpu.inspect(&x, &opts)).unwrap(), &inspect(&model, &x, &opts).unwrap());
 }
@@ -289,7 +224,7 @@ fn bad_inputs_and_options_are_errors() {
     let cfg = config("toy");
     let bytes = weights(&cfg, 14);
     let gpu = engine(&cfg, &bytes);
-    let x = input(&cfg, 99);
+    let x = random_input(&cfg, 99);
     let err = pollster::block_on(gpu.inspect(&x[1..], &InspectOptions::default())).unwrap_err();
     assert!(matches!(err, GpuError::Model(gattanet::Error::Image(_))), "{err}");
     let err = pollster::block_on(gpu.inspect(&x, &InspectOptions { passes: Some(0), ..Default::default() })).unwrap_err();
@@ -327,7 +262,7 @@ fn no_adapter_is_a_typed_error_and_auto_falls_back_to_cpu() {
         Backend::Gpu(_) => panic!("no adapter, yet a GPU backend"),
     }
     // the CPU fallback still answers
-    let x = input(&cfg, 99);
+    let x = random_input(&cfg, 99);
     let a = pollster::block_on(backend.inspect(&x, &InspectOptions::default())).unwrap();
     assert_eq!(a.passes.len(), 2);
     // forcing the GPU returns the error instead
@@ -391,7 +326,8 @@ fn engine_reports_adapter_and_pipeline_count() {
     let cfg = config("patchconv");
     let gpu = engine(&cfg, &weights(&cfg, 19));
     assert!(gpu.pipeline_count() <= 15, "{} pipelines", gpu.pipeline_count());
-    assert!(!gpu.adapter().name.is_empty() || gpu.adapter().backend.contains("Vulkan"));
+    assert!(!gpu.adapter().name.is_empty(), "{}", gpu.adapter());
+    assert!(gpu.launches_per_pass() > 0);
     assert!(gpu.lost().is_none());
     println!("{} launches per pass on {}", gpu.launches_per_pass(), gpu.adapter());
 }
@@ -400,7 +336,7 @@ fn engine_reports_adapter_and_pipeline_count() {
 fn a_lost_device_is_reported_and_the_engine_can_be_recreated() {
     let cfg = config("resnet");
     let bytes = weights(&cfg, 20);
-    let x = input(&cfg, 20);
+    let x = random_input(&cfg, 20);
     let gpu = engine(&cfg, &bytes);
     let before = pollster::block_on(gpu.inspect(&x, &InspectOptions::default())).unwrap();
     gpu.destroy_device();

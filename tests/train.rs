@@ -536,6 +536,69 @@ fn smoothed_cross_entropy_equals_the_formula() {
     assert!(optim::smoothed_cross_entropy(logits.as_tensor(), &[0, 3], 0.0).is_err());
 }
 
+#[test]
+fn passes_loss_is_final_pass_plus_weighted_earlier_passes() {
+    let t = |v: &[[f32; 3]; 2]| Tensor::new(v, &Device::Cpu).unwrap();
+    let (first, last) = (t(&[[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]]), t(&[[0.0, 1.0, -2.0], [2.0, 0.5, 0.25]]));
+    let labels = [0u32, 2];
+    let ce = |l: &Tensor| optim::smoothed_cross_entropy(l, &labels, 0.1).unwrap().to_scalar::<f32>().unwrap();
+    let loss = |w: f64| optim::passes_loss(&[first.clone(), last.clone()], &labels, 0.1, w).unwrap().to_scalar::<f32>().unwrap();
+    assert_ne!(ce(&first), ce(&last));
+    assert!((loss(0.0) - ce(&last)).abs() < 1e-6, "aux weight 0: the final pass only");
+    assert!((loss(0.3) - (ce(&last) + 0.3 * ce(&first))).abs() < 1e-6, "{} vs {}", loss(0.3), ce(&last) + 0.3 * ce(&first));
+}
+
+#[test]
+fn tally_counts_per_pass_and_per_class_across_batches() {
+    use gattanet::train::eval::Tally;
+    // Two batches, two passes, three classes; correct predictions marked.
+    let logits = |rows: &[[f32; 3]]| Tensor::new(rows.concat(), &Device::Cpu).unwrap().reshape((rows.len(), 3)).unwrap();
+    let mut tally = Tally::new(3);
+    // batch 1: labels 0, 1, 2. pass 0 predicts 0 ✓, 0 ✗, 2 ✓; pass 1 predicts 0 ✓, 1 ✓, 1 ✗.
+    let p0 = logits(&[[3.0, 0.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    let p1 = logits(&[[3.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 2.0, 1.0]]);
+    tally.add(&[p0, p1], &[0, 1, 2]).unwrap();
+    // batch 2: labels 2, 2. pass 0 predicts 2 ✓, 0 ✗; pass 1 predicts 2 ✓, 2 ✓.
+    let p0 = logits(&[[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]);
+    let p1 = logits(&[[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]);
+    tally.add(&[p0, p1], &[2, 2]).unwrap();
+    let r = tally.result(&["a".into(), "b".into(), "c".into()]);
+    assert_eq!(r.images, 5);
+    assert_eq!(r.per_pass, vec![3.0 / 5.0, 4.0 / 5.0]);
+    assert_eq!(r.accuracy, 4.0 / 5.0, "the final pass");
+    // Per class, final pass: a 1/1, b 1/1, c 2/3.
+    let per_class: Vec<(f64, usize)> = r.per_class.iter().map(|c| (c.accuracy, c.images)).collect();
+    assert_eq!(per_class, vec![(1.0, 1), (1.0, 1), (2.0 / 3.0, 3)]);
+}
+
+#[test]
+fn evaluate_counts_every_batch_and_noise_is_seeded() {
+    use gattanet::train::eval::{forward, EVAL_BATCH};
+    let tmp = tempfile::tempdir().unwrap();
+    let train = synthetic(64, 4, 16, 1);
+    run::train(&job(tmp.path(), TrainOptions { augment: false, ..small_options(6) }), &train, &synthetic(8, 4, 16, 2)).unwrap();
+    let model = gattanet::model::io::load_dir(tmp.path(), &Device::Cpu).unwrap();
+    // More images than one evaluation batch: the result counts them all, image by image.
+    let test = synthetic(EVAL_BATCH + 50, 4, 16, 3);
+    let r = gattanet::train::evaluate(&model, &test, 2, None, None).unwrap();
+    assert_eq!(r.images, EVAL_BATCH + 50);
+    let mut correct = 0;
+    for i in (0..test.len()).step_by(30) {
+        let idx: Vec<usize> = (i..(i + 30).min(test.len())).collect();
+        let batch = make_batch(&test, &idx, &model.config.input, Transform::<rand::rngs::StdRng>::None);
+        let last = forward(&model, &batch, 2, false).unwrap().pop().unwrap();
+        let pred = gattanet::train::eval::argmax(&last).unwrap();
+        correct += pred.iter().zip(&batch.y).filter(|(a, b)| a == b).count();
+    }
+    assert_eq!(r.accuracy, correct as f64 / test.len() as f64);
+    assert!(r.accuracy >= 0.9, "{}", r.accuracy);
+    // Noise: the same seed gives the same result; strong noise destroys the signal.
+    let noisy = |sigma: f32, seed: u64| gattanet::train::evaluate(&model, &test, 2, None, Some((sigma, seed))).unwrap().accuracy;
+    assert_eq!(noisy(0.3, 7), noisy(0.3, 7));
+    let strong = noisy(5.0, 7);
+    assert!(strong < 0.6, "σ = 5 still gives {strong}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Training
 

@@ -13,19 +13,21 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn max_rel(a: &[f32], b: &[f32]) -> f32 {
-    let scale = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+/// Equal lengths and max |a − b| / max |b| below 1e-4.
+fn close(what: &str, gpu: &[f32], cpu: &[f32]) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: length");
+    let scale = cpu.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    let e = gpu.iter().zip(cpu).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale;
+    assert!(e < 1e-4, "{what}: {e:e}");
 }
 
 #[wasm_bindgen_test]
 async fn webgpu_matches_candle_in_the_browser() {
     let cfg = common::small_configs().into_iter().find(|c| c.name == "patchconv").unwrap();
-    let (_, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
-    let bytes = io::to_safetensors(&io::varmap_tensors(&varmap), io::Storage::F32).unwrap();
+    // Random weights with α ≠ 0, so that the second pass is really modulated.
+    let bytes = common::weights(&cfg, 3);
     let model = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap();
-    let [h, w] = cfg.input.size;
-    let x: Vec<f32> = (0..3 * h * w).map(|i| ((i * 7919) % 97) as f32 / 48.0 - 1.0).collect();
+    let x = common::random_input(&cfg, 3);
 
     let engine = Engine::new(&cfg, &bytes, &DeviceOptions { allow_software: true, ..Default::default() })
         .await
@@ -39,17 +41,26 @@ async fn webgpu_matches_candle_in_the_browser() {
     let opts = InspectOptions { passes: Some(2), ..Default::default() };
     let g = engine.inspect(&x, &opts).await.unwrap();
     let c = inspect(&model, &x, &opts).unwrap();
-    assert_eq!(g.passes.len(), c.passes.len());
+    assert_eq!(g.passes.len(), 2);
+    assert_eq!(c.passes.len(), 2);
+    assert!(c.passes[1].layers.iter().any(|l| l.gain.iter().any(|&v| (v - 1.0).abs() > 1e-3)), "pass 1 is not modulated");
     for (gp, cp) in g.passes.iter().zip(&c.passes) {
-        let e = max_rel(&gp.logits, &cp.logits);
-        assert!(e < 1e-4, "pass {} logits: {e:e}", gp.index);
+        let p = gp.index;
+        close(&format!("pass {p} logits"), &gp.logits, &cp.logits);
+        close(&format!("pass {p} probabilities"), &gp.probabilities, &cp.probabilities);
+        close(&format!("pass {p} global query"), &gp.global_query, &cp.global_query);
+        assert_eq!(gp.layers.len(), cp.layers.len(), "pass {p}: layer count");
+        assert!(!cp.layers.is_empty());
         for (gl, cl) in gp.layers.iter().zip(&cp.layers) {
-            let e = max_rel(&gl.agreement, &cl.agreement);
-            assert!(e < 1e-4, "pass {} {} agreement: {e:e}", gp.index, gl.name);
+            assert_eq!((&gl.name, &gl.shape), (&cl.name, &cl.shape));
+            close(&format!("pass {p} {} agreement", gl.name), &gl.agreement, &cl.agreement);
+            close(&format!("pass {p} {} gain", gl.name), &gl.gain, &cl.gain);
         }
         let (ga, ca) = (gp.aggregation.as_ref().unwrap(), cp.aggregation.as_ref().unwrap());
-        for (a, b) in ga.weights.iter().zip(&ca.weights) {
-            assert!(max_rel(a, b) < 1e-4, "attention weights");
+        assert_eq!((ga.heads, ga.grid, ga.weights.len()), (ca.heads, ca.grid, ca.weights.len()));
+        close(&format!("pass {p} class token self-weight"), &ga.self_weight, &ca.self_weight);
+        for (h, (a, b)) in ga.weights.iter().zip(&ca.weights).enumerate() {
+            close(&format!("pass {p} head {h} attention"), a, b);
         }
     }
 }

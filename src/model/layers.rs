@@ -208,11 +208,10 @@ impl LayerNorm {
     }
 }
 
-/// Depthwise 3x3 conv, stride 1, padding 1, weight (C, 1, 3, 3). On the CPU one stencil kernel;
-/// elsewhere nine shifted multiply-adds (candle's grouped conv runs one conv per channel).
+/// Depthwise 3x3 conv, stride 1, padding 1, weight (C, 1, 3, 3). On the CPU one stencil kernel
+/// (candle's grouped conv runs one conv per channel, far slower); elsewhere candle's grouped conv.
 #[derive(Debug, Clone)]
 pub struct DepthwiseConv3 {
-    taps: Vec<Tensor>, // nine (1, C, 1, 1) weights, row-major over (ky, kx)
     weight: Tensor,
     bias: Tensor,
 }
@@ -221,27 +220,13 @@ impl DepthwiseConv3 {
     pub fn new(vb: VarBuilder, c: usize) -> Result<Self> {
         let weight = vb.get_with_hints((c, 1, 3, 3), "weight", uniform_fan_in(9))?;
         let bias = vb.get_with_hints(c, "bias", uniform_fan_in(9))?;
-        let flat = weight.reshape((c, 9))?;
-        let taps = (0..9).map(|k| flat.narrow(1, k, 1)?.reshape((1, c, 1, 1))).collect::<Result<_>>()?;
-        Ok(DepthwiseConv3 { taps, weight, bias })
+        Ok(DepthwiseConv3 { weight, bias })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if x.device().is_cpu() {
             return crate::kernels::depthwise3(x, &self.weight, &self.bias);
         }
-        let (_, _, h, w) = x.dims4()?;
-        let p = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
-        let mut acc = self.bias.reshape((1, (), 1, 1))?.broadcast_as(x.shape())?.contiguous()?;
-        for (k, tap) in self.taps.iter().enumerate() {
-            let shifted = p.narrow(2, k / 3, h)?.narrow(3, k % 3, w)?;
-            acc = (acc + shifted.broadcast_mul(tap)?)?;
-        }
-        Ok(acc)
-    }
-
-    /// The same computation through candle's grouped conv, for testing the shifted form.
-    pub fn forward_reference(&self, x: &Tensor) -> Result<Tensor> {
         let c = self.weight.dim(0)?;
         x.conv2d(&self.weight, 1, 1, 1, c)?.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
     }
@@ -295,24 +280,14 @@ impl SqueezeExcite {
     }
 }
 
-/// Max-pool 3x3, stride 2, no padding. candle's pooling kernel has no backward pass when the
-/// kernel differs from the stride, so training uses an equal differentiable form: the max of the
-/// shifted views, then every other row and column.
-pub fn max_pool_3s2(x: &Tensor, train: bool) -> Result<Tensor> {
-    // Same values; a direct backward, and faster than candle's pooling kernel (not on the page).
+/// Max-pool 3x3, stride 2, no padding. Natively our kernel, which has the backward pass that
+/// candle's pooling lacks when the kernel differs from the stride (training runs natively); the
+/// page (inference only) keeps candle's pooling, the same values.
+pub fn max_pool_3s2(x: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() && cfg!(not(target_arch = "wasm32")) {
         return crate::kernels::max_pool_3s2(x);
     }
-    if !train {
-        return x.max_pool2d_with_stride(3, 2);
-    }
-    let (_, _, h, w) = x.dims4()?;
-    let max3 = |t: &Tensor, dim: usize, n: usize| -> Result<Tensor> {
-        t.narrow(dim, 0, n - 2)?.maximum(&t.narrow(dim, 1, n - 2)?)?.maximum(&t.narrow(dim, 2, n - 2)?)
-    };
-    let m = max3(&max3(x, 2, h)?, 3, w)?;
-    let every_other = |n: usize| Tensor::arange_step(0u32, 2 * super::config::pool_out(n) as u32, 2, x.device());
-    m.index_select(&every_other(h)?, 2)?.index_select(&every_other(w)?, 3)
+    x.max_pool2d_with_stride(3, 2)
 }
 
 /// Read a scalar tensor stored as shape (1).

@@ -29,7 +29,7 @@ impl Toy {
         for (i, (conv, bn)) in self.layers.iter().enumerate() {
             x = tap.site(bn.forward_relu(&conv.forward(&x)?, ctx)?)?;
             if i < 2 {
-                x = max_pool_3s2(&x, ctx.train)?;
+                x = max_pool_3s2(&x)?;
             }
         }
         Ok(x)

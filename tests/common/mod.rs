@@ -1,6 +1,10 @@
-//! Small configs of every backbone and head, for fast tests.
+//! Small configs of every backbone and head, and deterministic random weights and inputs for
+//! them, for fast tests.
 #![allow(dead_code)]
-use gattanet::model::{AttentionConfig, BackboneConfig, HeadConfig, ModelConfig};
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+use gattanet::model::{io, AttentionConfig, BackboneConfig, HeadConfig, ModelConfig};
 use gattanet::preprocess::InputSpec;
 
 pub fn classes(n: usize) -> Vec<String> {
@@ -48,4 +52,69 @@ pub fn small_configs() -> Vec<ModelConfig> {
             attention: Some(AttentionConfig { dim: 3, passes: 3, layers: Some(vec!["stage3.block1".into(), "logits".into()]), ..Default::default() }),
         },
     ]
+}
+
+/// A small deterministic generator (xorshift64*), so a failing case reproduces.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn uniform(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        ((self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+    }
+    pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * self.uniform()
+    }
+    pub fn normal(&mut self, s: f32) -> f32 {
+        let (u, v) = (self.uniform(), self.uniform());
+        s * (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    }
+}
+
+/// Deterministic random weights with non-trivial BatchNorm statistics (different per pass),
+/// biases, LayerScale and α, so folding, per-pass statistics and the modulation all matter.
+pub fn weights(cfg: &ModelConfig, seed: u64) -> Vec<u8> {
+    let (_, varmap) = io::init(cfg, &Device::Cpu).unwrap();
+    let mut tensors: HashMap<String, Tensor> = io::varmap_tensors(&varmap);
+    let mut names: Vec<String> = tensors.keys().cloned().collect();
+    names.sort();
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    for name in names {
+        let t = tensors.get_mut(&name).unwrap();
+        let dims = t.dims().to_vec();
+        let n = t.elem_count();
+        let fan_in: usize = if name.starts_with("gatta.") { dims[0] } else { dims.iter().skip(1).product::<usize>().max(1) };
+        let mut gen: Box<dyn FnMut(&mut Rng) -> f32> = if name.ends_with(".var") {
+            Box::new(|r| r.range(0.5, 1.5))
+        } else if name.ends_with(".mean") {
+            Box::new(|r| r.normal(0.2))
+        } else if name.ends_with(".alpha") {
+            Box::new(|r| r.normal(0.3))
+        } else if name.ends_with(".bias") {
+            Box::new(|r| r.normal(0.1))
+        } else if name.contains("gamma") {
+            Box::new(|r| r.range(0.3, 0.7))
+        } else if dims.len() == 1 && name.ends_with(".weight") {
+            Box::new(|r| r.range(0.5, 1.5)) // BatchNorm / LayerNorm scale
+        } else if name.ends_with("cls_token") {
+            Box::new(|r| r.normal(0.5))
+        } else if name.starts_with("gatta.") {
+            let b = 1.0 / (fan_in as f32).sqrt();
+            Box::new(move |r| r.range(-b, b))
+        } else {
+            let b = (6.0 / fan_in as f32).sqrt();
+            Box::new(move |r| r.range(-b, b))
+        };
+        let data: Vec<f32> = (0..n).map(|_| gen(&mut rng)).collect();
+        *t = Tensor::from_vec(data, dims, &Device::Cpu).unwrap();
+    }
+    io::to_safetensors(&tensors, io::Storage::F32).unwrap()
+}
+
+pub fn random_input(cfg: &ModelConfig, seed: u64) -> Vec<f32> {
+    let [h, w] = cfg.input.size;
+    let mut rng = Rng(seed ^ 0x5151_5151 | 1);
+    (0..cfg.input.channels * h * w).map(|_| rng.normal(1.0)).collect()
 }
