@@ -69,6 +69,8 @@ fn alpha_zero_is_the_plain_backbone_for_every_backbone() {
         // the gain applied in pass 1 is 1 + α·g(pass 0)
         let g0 = &on[0].agreement;
         let gains = on[1].gains.as_ref().unwrap();
+        assert_eq!(g0.len(), gains.len());
+        assert!(!gains.is_empty());
         for (g, gain) in g0.iter().zip(gains) {
             assert!(max_diff(&(g.affine(0.5, 1.0).unwrap()), gain) < 1e-5);
         }
