@@ -231,6 +231,13 @@ fn bad_inputs_and_options_are_errors() {
     assert!(err.to_string().contains("passes"), "{err}");
     let err = pollster::block_on(gpu.inspect(&x, &InspectOptions { alpha_overrides: vec![("nope".into(), 1.0)], ..Default::default() })).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
+    // A non-finite α would turn every probability into NaN: refused, as on the CPU.
+    let layer = config("toy").attention_sites()[0].name.clone();
+    let nan = InspectOptions { alpha_overrides: vec![(layer.clone(), f32::NAN)], ..Default::default() };
+    let err = pollster::block_on(gpu.inspect(&x, &nan)).unwrap_err();
+    assert!(err.to_string().contains(&layer) && err.to_string().contains("finite"), "{err}");
+    let model = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap();
+    assert_eq!(inspect(&model, &x, &nan).unwrap_err().to_string(), err.to_string());
     // the engine still works afterwards
     pollster::block_on(gpu.inspect(&x, &InspectOptions::default())).unwrap();
 }

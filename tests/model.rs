@@ -236,6 +236,27 @@ fn config_errors_name_the_field() {
     let mut cfg = common::small_configs().remove(0);
     cfg.input.std = vec![1.0, 0.0, 1.0];
     assert!(cfg.validate().unwrap_err().to_string().contains("input.std"));
+    // Absurd sizes fail before anything is allocated or multiplied (no overflow, no abort).
+    use gattanet::model::{BackboneConfig, HeadConfig};
+    let absurd = [
+        (BackboneConfig::Toy { channels: [200_000, 200_000, 8] }, HeadConfig::AvgLinear, "backbone.channels"),
+        (BackboneConfig::Resnet { depth: 8, width: 4_611_686_018_427_387_905 }, HeadConfig::ClassAttention { heads: 4, mlp_ratio: 2, init_scale: 0.1 }, "backbone.width"),
+        (BackboneConfig::Resnet { depth: 600_000_002, width: 4 }, HeadConfig::AvgLinear, "backbone.depth"),
+        // each size allowed, together too many weights (~4 G)
+        (BackboneConfig::Resnet { depth: 302, width: 1024 }, HeadConfig::AvgLinear, "M weights"),
+        (BackboneConfig::Patchconv { dim: 64, depth: 2, stem_stride: 2, init_scale: 0.1, se_ratio: 0.25 }, HeadConfig::ClassAttention { heads: 4, mlp_ratio: 1 << 40, init_scale: 0.1 }, "head.mlp_ratio"),
+    ];
+    for (backbone, head, needle) in absurd {
+        let mut cfg = common::small_configs().remove(0);
+        (cfg.backbone, cfg.head) = (backbone, head);
+        let msg = cfg.validate().unwrap_err().to_string();
+        assert!(msg.contains(needle), "`{msg}` does not name `{needle}`");
+        assert!(io::expected_tensors(&cfg).is_err(), "{needle}: the tensors of an invalid config were built");
+    }
+    // The shipped configs are far inside the bounds.
+    for json in [include_str!("../configs/toy-gattanet.json"), include_str!("../configs/patchconv-gattanet.json")] {
+        ModelConfig::from_json(json).unwrap();
+    }
 }
 
 #[test]

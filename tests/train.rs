@@ -288,6 +288,12 @@ fn idx_label_count_mismatch_is_an_error() {
     std::fs::remove_file(tmp.path().join("t10k-images-idx3-ubyte.gz")).unwrap();
     let e = data::load(tmp.path(), Split::Test, &opts(8, 1)).unwrap_err().to_string();
     assert!(e.contains("not a valid IDX file"), "{e}");
+    // A zero dimension (here: colour images of width 0) and dimensions whose product overflows.
+    for (dims, why) in [(vec![1u32, 0, 1, 3], "is 0"), (vec![u32::MAX, u32::MAX, u32::MAX], "too large")] {
+        std::fs::write(tmp.path().join("t10k-images-idx3-ubyte"), idx(&dims, &[])).unwrap();
+        let e = data::load(tmp.path(), Split::Test, &opts(8, 1)).unwrap_err().to_string();
+        assert!(e.contains("not a valid IDX file") && e.contains(why), "{e}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -894,6 +900,16 @@ fn cli_train_eval_inspect() {
     // A missing data set: one clear line, failure.
     let out = gattanet(&["eval", "--model", s(&out_dir), "--data", s(&tmp.path().join("missing"))]);
     assert!(!out.status.success() && text(&out).contains("does not exist"), "{}", text(&out));
+    // Out-of-range options: one clear line, not a panic or an abort.
+    for (args, needle) in [
+        (vec!["eval", "--model", s(&out_dir), "--data", s(&data), "--passes", "0"], "--passes must be in 1..=16"),
+        (vec!["eval", "--model", s(&out_dir), "--data", s(&data), "--passes", "18446744073709551615"], "--passes must be in 1..=16"),
+        (vec!["train", "--config", s(&cfg_path), "--data", s(&data), "--out", s(&tmp.path().join("cut")), "--cutout", "18446744073709551615"], "--cutout"),
+        (vec!["train", "--config", s(&cfg_path), "--data", s(&data), "--out", s(&tmp.path().join("ep")), "--epochs", "18446744073709551615"], "--epochs"),
+    ] {
+        let out = gattanet(&args);
+        assert!(!out.status.success() && text(&out).contains(needle) && !text(&out).contains("panicked"), "{:?}: {}", args, text(&out));
+    }
 }
 
 #[test]

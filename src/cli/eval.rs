@@ -64,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let test = data::load(&args.data, Split::Test, &opts)?;
     super::train::report_skipped(&test);
     let passes = args.passes.unwrap_or_else(|| model_passes(cfg));
+    anyhow::ensure!((1..=crate::model::MAX_PASSES).contains(&passes), "--passes must be in 1..={}, got {passes}", crate::model::MAX_PASSES);
     println!("{} on {} ({}, read in {:.1} s), {} pass(es)", cfg.name, args.data.display(), test.summary(), t.elapsed().as_secs_f64(), passes);
     let t = std::time::Instant::now();
     let clean = evaluate(&model, &test, passes, None, None)?;

@@ -9,7 +9,7 @@ use super::kernels::{Kernel, Pipelines};
 use super::plan::{self, BufId, Launch, Plan, Sel};
 use super::weights::Weights;
 use crate::error::Error;
-use crate::inspect::{Aggregation, InspectOptions, Inspection, LayerAlpha, LayerMaps, Pass};
+use crate::inspect::{Aggregation, InspectOptions, Inspection, LayerMaps, Pass};
 use crate::model::ModelConfig;
 
 /// Buffer id meaning "no buffer here" (an unused optional slot): bound to the dummy buffer.
@@ -205,25 +205,6 @@ impl Engine {
         self.gpu.errors.lock().ok().and_then(|s| s.lost.clone())
     }
 
-    /// The α actually used per attended layer, as the CPU path computes them.
-    fn used_alphas(&self, options: &InspectOptions) -> Result<Vec<LayerAlpha>, GpuError> {
-        let sites = &self.plan.sites;
-        for (name, _) in &options.alpha_overrides {
-            if !sites.iter().any(|s| &s.info.name == name) {
-                let names: Vec<_> = sites.iter().map(|s| s.info.name.as_str()).collect();
-                return Err(Error::config("alpha_overrides", format!("no attended layer `{name}` (attended: {})", names.join(", "))).into());
-            }
-        }
-        Ok(sites
-            .iter()
-            .map(|s| {
-                let over = options.alpha_overrides.iter().find(|(n, _)| n == &s.info.name).map(|(_, a)| *a);
-                let used = if !options.attention { 0.0 } else { over.unwrap_or(s.learned_alpha * options.alpha_scale) };
-                LayerAlpha { name: s.info.name.clone(), learned: s.learned_alpha, used }
-            })
-            .collect())
-    }
-
     /// Run the passes on one preprocessed input (CHW, normalised, at the model's input size):
     /// the same `Inspection` as `crate::inspect` on the CPU.
     pub async fn inspect(&self, input_chw: &[f32], options: &InspectOptions) -> Result<Inspection, GpuError> {
@@ -234,15 +215,9 @@ impl Engine {
         if input_chw.len() != expected {
             return Err(Error::image(format!("input has {} values, the model expects {expected}", input_chw.len())).into());
         }
-        if !options.alpha_scale.is_finite() {
-            return Err(Error::config("alpha_scale", "must be finite").into());
-        }
-        let configured = cfg.attention.as_ref().map_or(1, |a| a.passes);
-        let passes = if options.attention { options.passes.unwrap_or(configured) } else { 1 };
-        if passes == 0 || passes > 16 {
-            return Err(Error::config("passes", format!("must be in 1..=16, found {passes}")).into());
-        }
-        let alphas = self.used_alphas(options)?;
+        let passes = crate::inspect::checked_passes(cfg, options)?;
+        let sites: Vec<(&str, f32)> = self.plan.sites.iter().map(|s| (s.info.name.as_str(), s.learned_alpha)).collect();
+        let alphas = crate::inspect::used_alphas(&sites, options)?;
         // Without GAttANet the model runs a single plain pass whatever `passes` says.
         let run = if cfg.attention.is_some() { passes } else { 1 };
 

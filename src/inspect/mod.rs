@@ -7,27 +7,42 @@ pub use types::*;
 use candle_core::{Tensor, D};
 
 use crate::error::{Error, Result};
-use crate::model::{Model, ModelConfig, RunOptions, SiteInfo};
+use crate::model::{Model, ModelConfig, RunOptions, SiteInfo, MAX_PASSES};
 
-/// The α actually used per attended layer: override, or learned × scale (0 without attention).
-pub fn used_alphas(model: &Model, options: &InspectOptions) -> Result<Vec<LayerAlpha>> {
-    let learned = model.learned_alphas()?;
-    for (name, _) in &options.alpha_overrides {
-        if !model.attended_sites().iter().any(|s| &s.name == name) {
-            let names: Vec<_> = model.attended_sites().iter().map(|s| s.name.as_str()).collect();
+/// The α actually used per attended layer (given as (name, learned α)): the override, or
+/// learned × scale; 0 without attention. Shared by both executors.
+pub fn used_alphas(learned: &[(&str, f32)], options: &InspectOptions) -> Result<Vec<LayerAlpha>> {
+    if !options.alpha_scale.is_finite() {
+        return Err(Error::config("alpha_scale", "must be finite"));
+    }
+    for (name, a) in &options.alpha_overrides {
+        if !learned.iter().any(|(n, _)| n == name) {
+            let names: Vec<_> = learned.iter().map(|(n, _)| *n).collect();
             return Err(Error::config("alpha_overrides", format!("no attended layer `{name}` (attended: {})", names.join(", "))));
         }
+        if !a.is_finite() {
+            return Err(Error::config("alpha_overrides", format!("α for `{name}` must be finite, got {a}")));
+        }
     }
-    Ok(model
-        .attended_sites()
+    Ok(learned
         .iter()
-        .zip(learned)
-        .map(|(site, learned)| {
-            let over = options.alpha_overrides.iter().find(|(n, _)| n == &site.name).map(|(_, a)| *a);
+        .map(|&(name, learned)| {
+            let over = options.alpha_overrides.iter().find(|(n, _)| n == name).map(|(_, a)| *a);
             let used = if !options.attention { 0.0 } else { over.unwrap_or(learned * options.alpha_scale) };
-            LayerAlpha { name: site.name.clone(), learned, used }
+            LayerAlpha { name: name.to_string(), learned, used }
         })
         .collect())
+}
+
+/// The number of passes to run: the options' (or the model's configured T), checked; 1 without
+/// attention. Shared by both executors.
+pub fn checked_passes(cfg: &ModelConfig, options: &InspectOptions) -> Result<usize> {
+    let configured = cfg.attention.as_ref().map_or(1, |a| a.passes);
+    let passes = if options.attention { options.passes.unwrap_or(configured) } else { 1 };
+    if passes == 0 || passes > MAX_PASSES {
+        return Err(Error::config("passes", format!("must be in 1..={MAX_PASSES}, found {passes}")));
+    }
+    Ok(passes)
 }
 
 /// Run the passes on one preprocessed input (CHW, normalised, at the model's input size).
@@ -38,15 +53,10 @@ pub fn inspect(model: &Model, input_chw: &[f32], options: &InspectOptions) -> Re
     if input_chw.len() != expected {
         return Err(Error::image(format!("input has {} values, the model expects {expected}", input_chw.len())));
     }
-    if !options.alpha_scale.is_finite() {
-        return Err(Error::config("alpha_scale", "must be finite"));
-    }
-    let configured = cfg.attention.as_ref().map_or(1, |a| a.passes);
-    let passes = if options.attention { options.passes.unwrap_or(configured) } else { 1 };
-    if passes == 0 || passes > 16 {
-        return Err(Error::config("passes", format!("must be in 1..=16, found {passes}")));
-    }
-    let alphas = used_alphas(model, options)?;
+    let passes = checked_passes(cfg, options)?;
+    let learned = model.learned_alphas()?;
+    let sites: Vec<(&str, f32)> = model.attended_sites().iter().map(|s| s.name.as_str()).zip(learned).collect();
+    let alphas = used_alphas(&sites, options)?;
     let x = model.input_tensor(input_chw)?;
     let run = RunOptions { passes, alphas: Some(alphas.iter().map(|a| a.used).collect()), train: false, final_maps: true };
     let outputs = model.run(&x, &run)?;

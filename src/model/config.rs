@@ -156,6 +156,31 @@ impl ModelConfig {
         }
         self.input.validate()?;
         let [h, w] = self.input.size;
+        // Caps first: they keep the size arithmetic below (and in the model) far from overflow.
+        let capped = |field: &str, v: usize, max: usize| {
+            if v > max {
+                Err(Error::config(field, format!("at most {max}, found {v}")))
+            } else {
+                Ok(())
+            }
+        };
+        match &self.backbone {
+            BackboneConfig::Toy { channels } => channels.iter().try_for_each(|&c| capped("backbone.channels", c, MAX_WIDTH))?,
+            BackboneConfig::Resnet { depth, width } => {
+                capped("backbone.depth", *depth, 302)?;
+                capped("backbone.width", *width, MAX_WIDTH / 4)?;
+            }
+            BackboneConfig::Patchconv { dim, depth, .. } => {
+                capped("backbone.dim", *dim, MAX_WIDTH)?;
+                capped("backbone.depth", *depth, 256)?;
+            }
+        }
+        if let HeadConfig::ClassAttention { mlp_ratio, .. } = &self.head {
+            capped("head.mlp_ratio", *mlp_ratio, 16)?;
+        }
+        if let HeadConfig::Mlp { hidden } = &self.head {
+            capped("head.hidden", *hidden, MAX_WIDTH * 4)?;
+        }
         match &self.backbone {
             BackboneConfig::Toy { channels } => {
                 if channels.contains(&0) {
@@ -223,8 +248,8 @@ impl ModelConfig {
             if att.dim == 0 || att.dim > 1024 {
                 return Err(Error::config("attention.dim", format!("must be in 1..=1024, found {}", att.dim)));
             }
-            if att.passes == 0 || att.passes > 16 {
-                return Err(Error::config("attention.passes", format!("must be in 1..=16, found {}", att.passes)));
+            if att.passes == 0 || att.passes > MAX_PASSES {
+                return Err(Error::config("attention.passes", format!("must be in 1..={MAX_PASSES}, found {}", att.passes)));
             }
             if !att.alpha_init.is_finite() {
                 return Err(Error::config("attention.alpha_init", "must be finite"));
@@ -245,7 +270,48 @@ impl ModelConfig {
                 }
             }
         }
+        // Last: the fields above are each in range, together they may still be too large.
+        let weights = self.weights_bound();
+        if weights > MAX_WEIGHTS {
+            return Err(Error::config(
+                "backbone",
+                format!("this model would have about {:.0} M weights; at most {} M are supported", weights as f64 / 1e6, MAX_WEIGHTS / 1_000_000),
+            ));
+        }
         Ok(())
+    }
+
+    /// An upper bound of the weight count from the dominant terms (convolutions, dense layers,
+    /// the head's attention and MLP), so that absurd sizes fail before anything is allocated.
+    /// Call only with the widths and depths capped (`validate`), which keeps it in range.
+    fn weights_bound(&self) -> u64 {
+        let k = self.num_classes() as u64;
+        let backbone = match &self.backbone {
+            BackboneConfig::Toy { channels: [a, b, c] } => {
+                let (a, b, c) = (*a as u64, *b as u64, *c as u64);
+                27 * a + 9 * a * b + 9 * b * c
+            }
+            BackboneConfig::Resnet { depth, width } => {
+                let (n, w) = (((depth.saturating_sub(2)) / 6) as u64, *width as u64);
+                // n blocks of two 3x3 convs per stage at widths w, 2w, 4w, shortcuts included
+                27 * w + 2 * 9 * n * (w * w + 4 * w * w + 16 * w * w) + 8 * w * w
+            }
+            BackboneConfig::Patchconv { dim, depth, .. } => {
+                let d = *dim as u64;
+                // the stem's convs (at most 4, each at most 9·D²) and per block two 1x1, SE, depthwise
+                4 * 9 * d * d + *depth as u64 * (4 * d * d + 9 * d)
+            }
+        };
+        let c = self.feature_channels() as u64;
+        let head = match &self.head {
+            HeadConfig::AvgLinear => c * k,
+            HeadConfig::Mlp { hidden } => {
+                let [c, fh, fw] = self.feature_shape();
+                (c as u64).saturating_mul(fh as u64 * fw as u64).saturating_mul(*hidden as u64) + *hidden as u64 * k
+            }
+            HeadConfig::ClassAttention { mlp_ratio, .. } => (4 + 2 * *mlp_ratio as u64) * c * c + c * k,
+        };
+        backbone.saturating_add(head)
     }
 
     /// Channels of the backbone's output feature map.
@@ -312,8 +378,15 @@ impl ModelConfig {
     }
 }
 
+/// The most passes a model or an inspection may run.
+pub const MAX_PASSES: usize = 16;
+
 /// Largest dense layer we agree to build (the toy CNN's is 3.2 M).
 const MAX_DENSE_WEIGHTS: usize = 64_000_000;
+/// Widest layer a config may ask for.
+const MAX_WIDTH: usize = 4096;
+/// Most weights a model may have (its tensors are allocated when it is built or its file checked).
+const MAX_WEIGHTS: u64 = 200_000_000;
 
 /// Output size of max-pool 3, stride 2, no padding.
 pub(crate) fn pool_out(n: usize) -> usize {

@@ -12,7 +12,7 @@ pub mod toy;
 use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-pub use config::{AttentionConfig, BackboneConfig, HeadConfig, ModelConfig, QueryPooling, SiteInfo};
+pub use config::{AttentionConfig, BackboneConfig, HeadConfig, ModelConfig, QueryPooling, SiteInfo, MAX_PASSES};
 pub use layers::Ctx;
 
 use gatta::GAttANet;

@@ -545,7 +545,10 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let dims: Vec<usize> = (0..ndims)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
         .collect();
-    let count: usize = dims.iter().product();
+    if dims.contains(&0) {
+        return Err(bad(format!("a dimension of {dims:?} is 0")));
+    }
+    let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| bad(format!("the dimensions {dims:?} are too large")))?;
     if bytes.len() - header != count {
         return Err(bad(format!("the header says {dims:?} = {count} bytes of data, the file has {}", bytes.len() - header)));
     }

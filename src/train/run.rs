@@ -91,6 +91,12 @@ impl TrainOptions {
         if self.epochs == 0 || self.batch == 0 {
             bail!("--epochs and --batch must be at least 1");
         }
+        if self.epochs > 100_000 || self.batch > 65_536 {
+            bail!("--epochs must be at most 100000 and --batch at most 65536");
+        }
+        if self.cutout > 1024 {
+            bail!("--cutout is a square side in pixels, at most 1024; got {}", self.cutout);
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             bail!("--lr must be positive, got {}", self.lr);
         }
