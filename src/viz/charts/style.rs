@@ -101,9 +101,16 @@ pub(super) fn fmt_value(v: f32) -> String {
 }
 
 /// An axis tick on a range of width `span`: ticks stepped in f32 can land on 6.9e-18 instead of
-/// zero, which reads as noise; anything that close to zero is written 0.
+/// zero, which reads as noise; anything that close to zero is written 0. Ticks are round
+/// numbers, so trailing zeros go ("0.04", not "0.0400").
 pub(super) fn fmt_tick(v: f32, span: f32) -> String {
-    fmt_value(if v.abs() < span.abs() * 1e-5 { 0.0 } else { v })
+    let s = fmt_value(if v.abs() < span.abs() * 1e-5 { 0.0 } else { v });
+    let (mantissa, exponent) = s.split_once('e').map_or((s.as_str(), None), |(m, e)| (m, Some(e)));
+    let mantissa = if mantissa.contains('.') { mantissa.trim_end_matches('0').trim_end_matches('.') } else { mantissa };
+    match exponent {
+        Some(e) => format!("{mantissa}e{e}"),
+        None => mantissa.to_string(),
+    }
 }
 
 /// A probability as a percentage.
@@ -119,8 +126,12 @@ mod tests {
     fn ticks_near_zero_read_zero_and_others_keep_their_digits() {
         assert_eq!(fmt_tick(6.94e-18, 2.0), "0");
         assert_eq!(fmt_tick(-3e-9, 0.5), "0");
-        assert_eq!(fmt_tick(0.25, 2.0), "0.250");
-        assert_eq!(fmt_tick(-1.5, 4.0), "-1.50");
-        assert_eq!(fmt_tick(2e-5, 1e-4), "2.00e-5", "small ranges keep small ticks");
+        assert_eq!(fmt_tick(0.25, 2.0), "0.25");
+        assert_eq!(fmt_tick(-1.5, 4.0), "-1.5");
+        assert_eq!(fmt_tick(-0.08, 0.2), "-0.08");
+        assert_eq!(fmt_tick(20.0, 100.0), "20");
+        assert_eq!(fmt_tick(100.0, 100.0), "100");
+        assert_eq!(fmt_tick(2e-5, 1e-4), "2e-5", "small ranges keep small ticks");
+        assert_eq!(fmt_tick(2.5e-5, 1e-4), "2.5e-5");
     }
 }
