@@ -235,9 +235,12 @@ fn heatmap_centres_zero_on_neutral() {
 fn overlay_blends_by_opacity() {
     let base = RgbImage::from_fn(3, 2, |x, y| Rgb([10 * x as u8, 20 * y as u8, 200]));
     let heat = RgbImage::from_pixel(3, 2, Rgb([250, 100, 0]));
-    assert_eq!(overlay(&base, &heat, 0.0), base);
+    // The base is shown in grey: (0, 0) is [0, 0, 200], luminance 0.0722 · 200 = 14.4 → 14.
+    let grey = overlay(&base, &heat, 0.0);
+    assert_eq!(grey.get_pixel(0, 0).0, [14; 3]);
+    assert_eq!(grey.get_pixel(2, 1).0, [(0.2126f32 * 20.0 + 0.7152 * 20.0 + 0.0722 * 200.0).round() as u8; 3]);
     assert_eq!(overlay(&base, &heat, 1.0), heat);
-    assert_eq!(overlay(&base, &heat, 0.5).get_pixel(0, 0).0, [125, 50, 100]);
+    assert_eq!(overlay(&base, &heat, 0.5).get_pixel(0, 0).0, [132, 57, 7]);
     // Another size is stretched over the base.
     let small = RgbImage::from_pixel(1, 1, Rgb([250, 100, 0]));
     assert_eq!(overlay(&base, &small, 1.0), heat);

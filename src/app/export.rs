@@ -85,12 +85,25 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
     const TILE: u32 = 176;
     const GAP: f64 = 14.0;
     const LABEL_W: f64 = 170.0;
-    const HEADER: f64 = 118.0;
     const ROW_TEXT: f64 = 40.0;
     let row_h = f64::from(TILE) + ROW_TEXT + GAP;
     let rows = 1 + conv.len() + heads;
     let width = (LABEL_W + passes.len().max(1) as f64 * (f64::from(TILE) + GAP) + 20.0).max(760.0);
-    let height = HEADER + 28.0 + rows as f64 * row_h + 100.0;
+    // The α list, in lines that fit the width (14 px text averages under 7.6 px a character).
+    let per_line = ((width - 32.0) / 7.6) as usize;
+    let mut alpha_lines: Vec<String> = vec!["α used:".into()];
+    for a in &insp.alphas {
+        let item = format!("{} {}", a.name, short(a.used));
+        let last = alpha_lines.last_mut().expect("one line");
+        if last.chars().count() + item.chars().count() + 2 > per_line {
+            alpha_lines.push(item);
+        } else {
+            last.push_str(if last.ends_with(':') { " " } else { ", " });
+            last.push_str(&item);
+        }
+    }
+    let header = 100.0 + 20.0 * alpha_lines.len() as f64;
+    let height = header + 28.0 + rows as f64 * row_h + 100.0;
     let (canvas, ctx) = canvas(width as u32, height as u32)?;
     ctx.set_fill_style_str("#ffffff");
     ctx.fill_rect(0.0, 0.0, width, height);
@@ -110,15 +123,18 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
         .filter_map(|p| p.top.first().map(|t| format!("pass {}: {} {:.0}%", p.index, t.class, t.p * 100.0)))
         .collect();
     text(&format!("Top class per pass — {}", preds.join(" · ")), 16.0, 86.0, normal, "#333");
-    let alpha = insp.alphas.iter().map(|a| format!("{} {}", a.name, short(a.used))).collect::<Vec<_>>().join(", ");
-    text(&format!("α used: {alpha}"), 16.0, 108.0, small, "#555");
+    if !insp.alphas.is_empty() {
+        for (k, line) in alpha_lines.iter().enumerate() {
+            text(line, 16.0, 108.0 + 20.0 * k as f64, small, "#555");
+        }
+    }
 
     let col_x = |i: usize| LABEL_W + i as f64 * (f64::from(TILE) + GAP);
     for (i, p) in passes.iter().enumerate() {
         let label = if *p == 0 { "pass 0 (plain)".to_string() } else { format!("pass {p}") };
-        text(&label, col_x(i), HEADER + 18.0, "bold 16px system-ui, sans-serif", "#111");
+        text(&label, col_x(i), header + 18.0, "bold 16px system-ui, sans-serif", "#111");
     }
-    let mut y = HEADER + 28.0;
+    let mut y = header + 28.0;
     // The model's view.
     text("input", 16.0, y + 20.0, "bold 16px system-ui, sans-serif", "#111");
     text("the model's view", 16.0, y + 40.0, small, "#555");
@@ -147,8 +163,9 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
     }
     let amv = MapView { cmap: view.acmap, ..mv };
     for h in 0..heads {
-        text(&format!("class token, head {}", h + 1), 16.0, y + 20.0, "bold 15px system-ui, sans-serif", "#111");
-        text("attention weight", 16.0, y + 40.0, small, "#555");
+        text(&format!("head {}", h + 1), 16.0, y + 20.0, "bold 16px system-ui, sans-serif", "#111");
+        text("class token's", 16.0, y + 40.0, small, "#555");
+        text("attention weight", 16.0, y + 58.0, small, "#555");
         for (i, &p) in passes.iter().enumerate() {
             if let Some(heat) = attention_image(insp, p, h, &amv) {
                 let base = base_for(&shown.view_rgb, heat.width(), heat.height());

@@ -66,7 +66,10 @@ pub fn short(v: f32) -> String {
 }
 
 pub fn percent(p: f32) -> String {
-    if !(0.01..0.995).contains(&p) {
+    if p > 0.0 && p < 0.0005 {
+        // "0.0%" would read as exactly zero
+        "<0.1%".into()
+    } else if !(0.01..0.995).contains(&p) {
         format!("{:.1}%", p * 100.0)
     } else {
         format!("{:.0}%", p * 100.0)

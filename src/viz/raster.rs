@@ -76,8 +76,9 @@ pub fn heatmap(
     img
 }
 
-/// `heat` blended over `base` with `opacity` in [0, 1] (clamped). A `heat` of another size
-/// is first resized to `base`.
+/// `heat` blended over `base` shown in grey, with `opacity` in [0, 1] (clamped). Grey, because
+/// under a colourful image (green grass, a brown horse) the blend no longer reads as the map's
+/// colours: white near 0 would look green. A `heat` of another size is first resized to `base`.
 pub fn overlay(base: &RgbImage, heat: &RgbImage, opacity: f32) -> RgbImage {
     let a = if opacity.is_nan() { 0.0 } else { opacity.clamp(0.0, 1.0) };
     let resized;
@@ -88,12 +89,20 @@ pub fn overlay(base: &RgbImage, heat: &RgbImage, opacity: f32) -> RgbImage {
         &resized
     };
     let mut out = base.clone();
+    for p in out.pixels_mut() {
+        p.0 = [grey(p.0); 3];
+    }
     for (o, h) in out.pixels_mut().zip(heat.pixels()) {
         for (oc, hc) in o.0.iter_mut().zip(h.0) {
             *oc = (f32::from(*oc) * (1.0 - a) + f32::from(hc) * a).round() as u8;
         }
     }
     out
+}
+
+/// The luminance of an sRGB pixel (Rec. 709 weights, as CSS `filter: grayscale(1)` uses).
+pub fn grey([r, g, b]: [u8; 3]) -> u8 {
+    (0.2126 * f32::from(r) + 0.7152 * f32::from(g) + 0.0722 * f32::from(b)).round() as u8
 }
 
 /// A colour bar for `range`: vertical (high values at the top) when `height ≥ width`,

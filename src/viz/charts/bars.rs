@@ -173,7 +173,11 @@ impl Chart for SignedBars {
             BLACK.stroke_width(2),
         )))?;
 
-        if self.values.len() <= MAX_VALUED {
+        // Values on the bars, where there are few enough and each fits its bar's slot (narrow
+        // charts on phones would run neighbouring labels together).
+        let slot = (w as i32 - y_area - 40) / n as i32;
+        let fits = self.values.iter().all(|&v| text_width(&fmt_value(v), TICK) <= slot - 4);
+        if self.values.len() <= MAX_VALUED && fits {
             chart.draw_series(self.values.iter().enumerate().map(|(i, &v)| {
                 let (dy, v_pos) = if v < 0.0 { (6, VPos::Top) } else { (-6, VPos::Bottom) };
                 EmptyElement::at((i as f32, v))

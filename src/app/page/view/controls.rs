@@ -195,7 +195,7 @@ pub(super) fn run_card(app: &App, ctx: &Ctx) -> Html {
                 </label>
                 <input id="alpha" type="range" min="0" max="3" step="0.05" value={app.alpha.to_string()}
                     data-testid="alpha" disabled={!has_attention} oninput={on_alpha} />
-                <div class="range-ends"><span>{ "0 = off" }</span><span>{ "1 = as trained" }</span><span>{ "3" }</span></div>
+                <div class="range-ends" aria-hidden="true"><span>{ "0 = off" }</span><span class="at-one">{ "1 = as trained" }</span><span>{ "3" }</span></div>
             </div>
             if let Some(t) = timing { <p class="timing">{ t }</p> }
         </section>
@@ -283,6 +283,7 @@ pub(super) fn display_card(app: &App, ctx: &Ctx) -> Html {
             { cmap_select("acmap", "Attention colours (weights ≥ 0)", &[ColorMap::Sequential, ColorMap::Cividis, ColorMap::Greys], v.acmap, Msg::SetAcmap) }
             { radio_group(ctx, "cells", "Map cells", &[(false, "Blocks"), (true, "Smooth")], v.smooth, Msg::SetSmooth) }
             { radio_group(ctx, "base", "Under the maps", &[(false, "Model's view"), (true, "Original")], v.photo, Msg::SetPhoto) }
+            <p class="hint">{ "Shown in grey, so that the maps' colours read as their legends say." }</p>
             { radio_group(ctx, "shown", "Passes shown", &[(true, "All passes"), (false, "Selected pass")], v.all_passes, Msg::SetAllPasses) }
         </section>
     }

@@ -222,7 +222,7 @@ pub(super) fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 <>
                     <strong>{ layer.name.clone() }</strong>
                     <span>{ format!("{}×{}", layer.shape[0], layer.shape[1]) }
-                        if let Some(a) = alpha_of(&layer.name) { { format!(" · α {}", short(a)) } }
+                        if let Some(a) = alpha_of(&layer.name) { { format!(" · α {}", short(a).replace('-', "−")) } }
                     </span>
                 </>
             }
@@ -332,7 +332,7 @@ pub(super) fn attention_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let heads: Vec<Html> = (0..agg.heads)
         .map(|h| html! { <><strong>{ format!("head {}", h + 1) }</strong><span>{ format!("{}×{} patches", agg.grid[0], agg.grid[1]) }</span></> })
         .collect();
-    let (min, max) = ("8rem", "17rem");
+    let (min, max) = ("6.5rem", "17rem");
     html! {
         <section class={classes!("card", app.tour_class(Target::Attention))} aria-labelledby="att-h">
             <h2 id="att-h">{ "Class attention: what the class token gathers from" }</h2>
