@@ -300,17 +300,22 @@ fn topk_svg_names_classes_and_highlights_top1() {
 fn dense_svg_labels_classes_and_highlights_one() {
     let insp = inspection();
     let fc = &insp.passes[0].layers[2];
-    let svg = dense_agreement_chart_svg(fc, Some(&insp.classes), Some(1), Fit::Wide);
+    let svg = dense_agreement_chart_svg(fc, Some(&insp.classes), Some(1), None, Fit::Wide);
     for c in &insp.classes {
         assert!(has_text(&svg, c), "{c}");
     }
     assert_eq!(svg.matches(&format!("fill=\"{}\"", hex(HIGHLIGHT))).count(), 2, "dog's bar and name");
     // For phones: the same chart on a canvas about half as wide, so its text shows larger.
-    let narrow = dense_agreement_chart_svg(fc, Some(&insp.classes), Some(1), Fit::Narrow);
+    let narrow = dense_agreement_chart_svg(fc, Some(&insp.classes), Some(1), None, Fit::Narrow);
     assert!(svg.contains("width=\"1000\"") && narrow.contains("width=\"560\""), "{}", &narrow[..120]);
     assert!(insp.classes.iter().all(|c| has_text(&narrow, c)));
-    let plain = dense_agreement_chart_svg(fc, None, None, Fit::Wide);
+    let plain = dense_agreement_chart_svg(fc, None, None, None, Fit::Wide);
     assert!(!plain.contains(&hex(HIGHLIGHT)) && !has_text(&plain, "dog"));
+    // A shared scale (e.g. the same layer in every pass) widens the axis to ±span.
+    let own = fc.agreement.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(own < 100.0, "{own}");
+    let shared = dense_agreement_chart_svg(fc, None, None, Some(1000.0), Fit::Wide);
+    assert!(has_text(&shared, "1000") && has_text(&shared, "-1000") && !has_text(&plain, "1000"));
 }
 
 #[test]
@@ -331,7 +336,7 @@ fn charts_of_empty_data_still_render() {
     assert!(top1_across_passes_svg(&insp, Fit::Wide).contains("</svg>"));
     assert!(alpha_chart_svg(&insp, Fit::Narrow).contains("</svg>"));
     let empty = layer("fc", LayerKind::Dense, &[0], &[]);
-    assert!(dense_agreement_chart_svg(&empty, Some(&[]), Some(0), Fit::Narrow).contains("</svg>"));
+    assert!(dense_agreement_chart_svg(&empty, Some(&[]), Some(0), None, Fit::Narrow).contains("</svg>"));
     assert!(topk_chart_svg(&inspection().passes[0], 0, Fit::Narrow).contains("</svg>"));
 }
 

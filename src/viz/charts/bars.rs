@@ -72,12 +72,16 @@ pub(super) struct SignedBars {
     highlight: Option<usize>,
     /// Symmetric y axis, so that equal heights above and below 0 read as equal.
     symmetric: bool,
+    /// A y axis reaching at least ±span: one scale shared with other charts (the page's
+    /// normalisation: the same layer in every pass, say), so that their bars compare.
+    span: Option<f32>,
 }
 
 pub(super) fn dense_agreement(
     layer: &LayerMaps,
     class_names: Option<&[String]>,
     highlight: Option<usize>,
+    span: Option<f32>,
 ) -> SignedBars {
     SignedBars {
         title: format!("Agreement of {}", layer.name),
@@ -86,6 +90,7 @@ pub(super) fn dense_agreement(
         names: class_names.map(|n| n.to_vec()),
         highlight,
         symmetric: true,
+        span: span.filter(|s| s.is_finite() && *s > 0.0),
     }
 }
 
@@ -97,6 +102,7 @@ pub(super) fn alphas(insp: &Inspection) -> SignedBars {
         names: Some(insp.alphas.iter().map(|a| a.name.clone()).collect()),
         highlight: None,
         symmetric: false,
+        span: None,
     }
 }
 
@@ -134,6 +140,7 @@ impl Chart for SignedBars {
         let finite = self.values.iter().filter(|v| v.is_finite());
         let (lo, hi) = finite.fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         let (lo, hi) = if self.symmetric { (lo.min(-hi), hi.max(-lo)) } else { (lo, hi) };
+        let (lo, hi) = self.span.map_or((lo, hi), |s| (lo.min(-s), hi.max(s)));
         // lo ≤ 0 ≤ hi, so the zero line is always in view; pad the sides that have bars
         // (the top when there are none).
         let pad = if hi > lo { (hi - lo) * 0.08 } else { 1.0 };

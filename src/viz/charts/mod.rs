@@ -109,9 +109,10 @@ pub fn dense_agreement_chart_svg(
     layer: &LayerMaps,
     class_names: Option<&[String]>,
     highlight: Option<usize>,
+    span: Option<f32>,
     fit: Fit,
 ) -> String {
-    svg(&bars::dense_agreement(layer, class_names, highlight), fit)
+    svg(&bars::dense_agreement(layer, class_names, highlight, span), fit)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -120,7 +121,7 @@ pub fn dense_agreement_chart_png(
     class_names: Option<&[String]>,
     highlight: Option<usize>,
 ) -> Vec<u8> {
-    png(&bars::dense_agreement(layer, class_names, highlight))
+    png(&bars::dense_agreement(layer, class_names, highlight, None))
 }
 
 /// The α used at each attended layer.

@@ -295,10 +295,12 @@ pub(super) fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                                 let pass = &insp.passes[p];
                                 let layer = &pass.layers[l];
                                 let is_logits = layer.name == "logits";
-                                let chart = app.cached(format!("d-{p}-{l}-{:?}", app.fit()), || {
+                                let chart = app.cached(format!("d-{p}-{l}-{:?}-{:?}", app.fit(), app.view.norm), || {
                                     let names = is_logits.then_some(insp.classes.as_slice());
                                     let hl = if is_logits { pass.top.first().map(|t| t.index) } else { None };
-                                    dense_agreement_chart_svg(layer, names, hl, app.fit())
+                                    // The y axis follows the colour-scale setting, as the maps do.
+                                    let span = agreement_range(insp, p, l, app.view.norm).hi;
+                                    dense_agreement_chart_svg(layer, names, hl, Some(span), app.fit())
                                 });
                                 let selected = p == app.view.pass;
                                 html! {
