@@ -131,7 +131,7 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
 
     let col_x = |i: usize| LABEL_W + i as f64 * (f64::from(TILE) + GAP);
     for (i, p) in passes.iter().enumerate() {
-        let label = if *p == 0 { "pass 0 (plain)".to_string() } else { format!("pass {p}") };
+        let label = if *p == 0 { "pass 0 · plain".to_string() } else { format!("pass {p}") };
         text(&label, col_x(i), header + 18.0, "bold 16px system-ui, sans-serif", "#111");
     }
     let mut y = header + 28.0;
