@@ -79,7 +79,7 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
     let n = insp.passes.len();
     let passes: Vec<usize> = if view.all_passes { (0..n).collect() } else { vec![view.pass.min(n.saturating_sub(1))] };
     let first = insp.passes.first().ok_or("no passes")?;
-    let conv: Vec<usize> = first.layers.iter().enumerate().filter(|(_, l)| l.kind == LayerKind::Conv).map(|(i, _)| i).collect();
+    let conv = insp.layers_of_kind(LayerKind::Conv);
     let heads = first.aggregation.as_ref().map_or(0, |a| a.heads);
     let interp = if view.smooth { Interp::Bilinear } else { Interp::Nearest };
     const TILE: u32 = 176;
@@ -89,19 +89,13 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
     let row_h = f64::from(TILE) + ROW_TEXT + GAP;
     let rows = 1 + conv.len() + heads;
     let width = (LABEL_W + passes.len().max(1) as f64 * (f64::from(TILE) + GAP) + 20.0).max(760.0);
-    // The α list, in lines that fit the width (14 px text averages under 7.6 px a character).
-    let per_line = ((width - 32.0) / 7.6) as usize;
-    let mut alpha_lines: Vec<String> = vec!["α used:".into()];
-    for a in &insp.alphas {
-        let item = format!("{} {}", a.name, short(a.used));
-        let last = alpha_lines.last_mut().expect("one line");
-        if last.chars().count() + item.chars().count() + 2 > per_line {
-            alpha_lines.push(item);
-        } else {
-            last.push_str(if last.ends_with(':') { " " } else { ", " });
-            last.push_str(&item);
-        }
-    }
+    let small = "14px system-ui, sans-serif";
+    // The α list, wrapped to the width (measured before the figure's height is known); a
+    // no-break space keeps each layer's name with its value.
+    let alpha = insp.alphas.iter().map(|a| format!("{}\u{a0}{}", a.name, short(a.used))).collect::<Vec<_>>().join(", ");
+    let (_, measure) = canvas(1, 1)?;
+    measure.set_font(small);
+    let alpha_lines = wrap(&measure, &format!("α used: {alpha}"), width - 32.0);
     let header = 100.0 + 20.0 * alpha_lines.len() as f64;
     let height = header + 28.0 + rows as f64 * row_h + 100.0;
     let (canvas, ctx) = canvas(width as u32, height as u32)?;
@@ -114,7 +108,6 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
     };
     let bold = "bold 24px system-ui, sans-serif";
     let normal = "16px system-ui, sans-serif";
-    let small = "14px system-ui, sans-serif";
     text(&format!("GAttANet Explorer — {}", insp.model), 16.0, 34.0, bold, "#111");
     text(&format!("Image: {}", shown.image.name()), 16.0, 62.0, normal, "#333");
     let preds: Vec<String> = insp
@@ -202,7 +195,8 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
 fn wrap(ctx: &CanvasRenderingContext2d, text: &str, max: f64) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
-    for word in text.split_whitespace() {
+    // Breaks at plain spaces only, so a no-break space holds its two words together.
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
         let candidate = if line.is_empty() { word.to_string() } else { format!("{line} {word}") };
         let w = ctx.measure_text(&candidate).map(|m| m.width()).unwrap_or(0.0);
         if w > max && !line.is_empty() {

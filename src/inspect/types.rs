@@ -109,4 +109,10 @@ impl Inspection {
     pub fn prediction(&self) -> Option<&TopClass> {
         self.passes.last().and_then(|p| p.top.first())
     }
+
+    /// Indices (into each pass's `layers`) of the attended layers of one kind, in network order.
+    pub fn layers_of_kind(&self, kind: LayerKind) -> Vec<usize> {
+        let layers = self.passes.first().map_or(&[][..], |p| &p.layers);
+        layers.iter().enumerate().filter(|(_, l)| l.kind == kind).map(|(i, _)| i).collect()
+    }
 }

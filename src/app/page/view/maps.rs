@@ -208,8 +208,7 @@ fn caveat_line() -> Html {
 pub(super) fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let insp = &shown.inspection;
     let passes = shown_passes(app, insp.passes.len());
-    let conv: Vec<usize> =
-        insp.passes[0].layers.iter().enumerate().filter(|(_, l)| l.kind == LayerKind::Conv).map(|(i, _)| i).collect();
+    let conv = insp.layers_of_kind(LayerKind::Conv);
     if conv.is_empty() {
         return html! {};
     }
@@ -268,8 +267,7 @@ fn negative_alpha_note(insp: &Inspection, kind: LayerKind, effect: &str) -> Html
 pub(super) fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let insp = &shown.inspection;
     let passes = shown_passes(app, insp.passes.len());
-    let dense: Vec<usize> =
-        insp.passes[0].layers.iter().enumerate().filter(|(_, l)| l.kind == LayerKind::Dense).map(|(i, _)| i).collect();
+    let dense = insp.layers_of_kind(LayerKind::Dense);
     if dense.is_empty() {
         return html! {};
     }
