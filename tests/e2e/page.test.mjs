@@ -700,7 +700,7 @@ async function tourState(p) {
       step: Number(d.dataset.step), i: Number(i), n: Number(n), title: d.querySelector('h2').textContent,
       text: d.querySelector('#tour-text').textContent, role: d.getAttribute('role'), live: !!d.querySelector('[aria-live]'),
       focusInside: d.contains(document.activeElement), dialog: box(d), targets: targets.length, target: box(targets[0]),
-      vw: innerWidth, vh: innerHeight,
+      maps: box(targets[0]?.querySelector('.map-grid-scroll')), vw: innerWidth, vh: innerHeight,
     };
   });
 }
@@ -757,6 +757,8 @@ await check('phone: the tour fits, and shows the card above its sheet', async ()
       assert(st.dialog.x >= 0 && st.dialog.right <= st.vw + 0.5 && st.dialog.bottom <= st.vh + 0.5, `step ${k + 1}: the sheet leaves the screen`);
       assert(st.dialog.h <= st.vh * 0.55, `step ${k + 1}: the sheet covers ${Math.round(100 * st.dialog.h / st.vh)}% of the screen`);
       if (st.targets) assert(st.target.y < st.dialog.y - 40, `step ${k + 1}: the card is hidden behind the sheet`);
+      // A card of maps taller than the room above the sheet shows its maps there, not only its text.
+      if (st.maps) assert(st.maps.y >= 0 && st.maps.y < st.dialog.y - 120, `step ${k + 1}: the maps are hidden (at ${Math.round(st.maps.y)}, sheet at ${Math.round(st.dialog.y)})`);
       if (k === 2) await screenshot(p, 'phone-tour.png');
       if (st.i === st.n) break;
       await p.locator('.tour-next').tap();

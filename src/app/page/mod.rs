@@ -682,7 +682,12 @@ impl Component for App {
             Msg::SetSmooth(s) => self.view.smooth = s,
             Msg::SetAllPasses(a) => self.view.all_passes = a,
             Msg::SetPhoto(p) => self.view.photo = p,
-            Msg::SetPresent(on) => self.view.present = on,
+            Msg::SetPresent(on) => {
+                if self.view.present == on {
+                    return false;
+                }
+                self.view.present = on;
+            }
             Msg::Hover(h) => {
                 if self.hover == h {
                     return false;

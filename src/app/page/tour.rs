@@ -169,9 +169,16 @@ impl App {
         let target = document.query_selector(".tour-target").ok().flatten();
         let phone = vw < 640.0;
         if let Some(t) = &target {
-            // Phones: the dialog is a sheet at the bottom (CSS), so the card goes to the top.
+            // Phones: the dialog is a sheet at the bottom (CSS), so the card goes to the top; a
+            // card too tall for the room above the sheet goes there by its maps, not its heading.
             let margin = if phone { 8.0 } else { 16.0 };
-            window.scroll_by_with_x_and_y(0.0, t.get_bounding_client_rect().top() - margin);
+            let room = vh - dialog.get_bounding_client_rect().height() - 2.0 * margin;
+            let maps = t.query_selector(".map-grid-scroll").ok().flatten();
+            let anchor = match maps {
+                Some(m) if phone && t.get_bounding_client_rect().height() > room => m,
+                _ => t.clone(),
+            };
+            window.scroll_by_with_x_and_y(0.0, anchor.get_bounding_client_rect().top() - margin);
         }
         // Fixed coordinates (style.css defaults the dialog to the bottom right).
         let at = |top: f64, left: f64| format!("top:{top:.0}px;left:{left:.0}px;right:auto;bottom:auto");

@@ -136,8 +136,8 @@ pub(super) fn model_card(app: &App, ctx: &Ctx) -> Html {
             <select id="model-select" data-testid="model-select" ref={app.model_select.clone()} {onchange} disabled={entries.is_empty()}>
                 { for entries.iter().map(|e| {
                     let mut label = e.name.clone();
-                    if let Some(a) = e.accuracy { label.push_str(&format!(" — {:.0}%", a * 100.0)); }
-                    if let Some(b) = e.bytes { label.push_str(&format!(" — {}", human_bytes(b as f64))); }
+                    if let Some(a) = e.accuracy { label.push_str(&format!(" · {:.0}%", a * 100.0)); }
+                    if let Some(b) = e.bytes { label.push_str(&format!(" · {}", human_bytes(b as f64))); }
                     html! { <option value={e.name.clone()} selected={current.as_deref() == Some(e.name.as_str())}>{ label }</option> }
                 }) }
             </select>

@@ -221,7 +221,7 @@ pub(super) fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 <>
                     <strong>{ layer.name.clone() }</strong>
                     <span>{ format!("{}×{}", layer.shape[0], layer.shape[1]) }
-                        if let Some(a) = alpha_of(&layer.name) { { format!(" · α {}", short(a).replace('-', "−")) } }
+                        if let Some(a) = alpha_of(&layer.name) { { format!(" · α {}", signed(a)) } }
                     </span>
                 </>
             }
