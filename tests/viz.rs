@@ -160,6 +160,32 @@ fn zero_or_missing_maps_give_a_usable_range() {
 }
 
 #[test]
+fn global_query_range_spans_every_pass() {
+    let mut insp = inspection();
+    insp.passes[0].global_query = vec![0.5, -2.0];
+    insp.passes[1].global_query = vec![1.5, f32::NAN];
+    let r = global_query_range(&insp);
+    assert_eq!((r.lo, r.hi), (-2.0, 2.0));
+    assert_eq!(r.unit(-2.0), 0.0);
+    assert_eq!(r.unit(1.0), 0.75);
+    insp.passes.iter_mut().for_each(|p| p.global_query.clear());
+    assert_eq!(global_query_range(&insp).hi, 1.0, "no query: a usable range");
+}
+
+#[test]
+fn cosine_of_queries() {
+    assert_eq!(cosine(&[1.0, 0.0], &[0.0, 3.0]), Some(0.0));
+    assert_eq!(cosine(&[1.0, 2.0], &[2.0, 4.0]), Some(1.0));
+    assert_eq!(cosine(&[1.0, 2.0], &[-1.0, -2.0]), Some(-1.0));
+    // 3·1 + 4·0 over 5·1: 0.6
+    assert!((cosine(&[3.0, 4.0], &[1.0, 0.0]).unwrap() - 0.6).abs() < 1e-7);
+    assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), None, "zero vector");
+    assert_eq!(cosine(&[1.0], &[1.0, 0.0]), None, "lengths differ");
+    assert_eq!(cosine(&[], &[]), None);
+    assert_eq!(cosine(&[f32::NAN, 1.0], &[1.0, 1.0]), None);
+}
+
+#[test]
 fn attention_range_per_mode() {
     let insp = inspection();
     let m = |mode| {

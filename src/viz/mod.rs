@@ -9,5 +9,5 @@ pub mod raster;
 pub use charts::*;
 pub use colormap::ColorMap;
 pub use maps::{agreement_image, attention_image, MapView};
-pub use normalize::{agreement_range, attention_range, Normalization, Range};
+pub use normalize::{agreement_range, attention_range, cosine, global_query_range, Normalization, Range};
 pub use raster::{encode_png, heatmap, legend, overlay, resample, value_at, Interp};

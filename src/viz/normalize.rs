@@ -103,6 +103,25 @@ pub fn attention_range(insp: &Inspection, pass: usize, head: usize, mode: Normal
     Range::from_zero(max_abs(&maps))
 }
 
+/// One scale for the global query of every pass, [-m, m], so that the passes' queries can be
+/// compared entry by entry (there is one query per pass, so no other mode applies).
+pub fn global_query_range(insp: &Inspection) -> Range {
+    let queries: Vec<&[f32]> = insp.passes.iter().map(|p| p.global_query.as_slice()).collect();
+    Range::symmetric(max_abs(&queries))
+}
+
+/// Cosine similarity of two vectors (how far the global query turned between passes);
+/// `None` when either is zero, non-finite, or their lengths differ.
+pub fn cosine(a: &[f32], b: &[f32]) -> Option<f32> {
+    if a.len() != b.len() || a.is_empty() {
+        return None;
+    }
+    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| f64::from(*p) * f64::from(*q)).sum::<f64>();
+    let norms = (dot(a, a) * dot(b, b)).sqrt();
+    let c = dot(a, b) / norms;
+    (norms > 0.0 && c.is_finite()).then_some(c.clamp(-1.0, 1.0) as f32)
+}
+
 /// Largest finite |v|; 0 when there is none.
 fn max_abs(maps: &[&[f32]]) -> f32 {
     maps.iter().flat_map(|m| m.iter()).filter(|v| v.is_finite()).fold(0.0, |m, v| m.max(v.abs()))

@@ -336,6 +336,39 @@ await check('hovering a map shows its raw value', async () => {
   }
 });
 
+await check('the global query strip shows each pass\'s q̄ on one scale, with values on hover', async () => {
+  const insp = await inspectionJson(page);
+  const rows = page.locator(T('global-query'));
+  const shownPasses = (await rows.evaluateAll((es) => es.map((e) => Number(e.dataset.pass))));
+  assert(shownPasses.length >= 1, 'no global query strip');
+  for (const p of shownPasses) {
+    const want = insp.passes[p].global_query;
+    const got = await page.locator(`${T('global-query')}[data-pass="${p}"] .gq-cell`).evaluateAll((es) => es.map((e) => Number(e.dataset.value)));
+    assert(want.length > 0 && got.length === want.length, `pass ${p}: ${got.length} cells for a query of ${want.length}`);
+    const worst = Math.max(...got.map((v, i) => Math.abs(v - want[i]) / (Math.abs(want[i]) + 1e-6)));
+    assert(worst < 1e-5, `pass ${p}: cells differ from inspection.json's global_query by ${worst}`);
+  }
+  // Colour follows the value on one shared scale: the largest |q̄| entry is the most saturated
+  // (furthest from white), and its hue gives its sign.
+  const cells = await rows.locator('.gq-cell').evaluateAll((es) => es.map((e) => ({ v: Number(e.dataset.value), c: getComputedStyle(e).backgroundColor.match(/\d+/g).map(Number) })));
+  const sat = (c) => 3 * 255 - c[0] - c[1] - c[2];
+  const top = cells.reduce((a, b) => (Math.abs(b.v) > Math.abs(a.v) ? b : a));
+  assert(cells.every((x) => sat(x.c) <= sat(top.c) + 3), 'the largest |q̄| is not the strongest colour');
+  assert(top.v > 0 ? top.c[0] > top.c[2] : top.c[2] > top.c[0], `q̄ ${top.v} has colour ${top.c}`);
+  if (shownPasses.length > 1) {
+    const note = await rows.nth(1).locator('.gq-note').textContent();
+    assert(/cosine with pass \d: -?[01]\.\d{3}/.test(note), `no turn between passes: "${note}"`);
+  }
+  const first = rows.first().locator('.gq-cell').nth(3);
+  await first.hover();
+  await page.waitForFunction(() => /q̄\[3\] = /.test(document.querySelector('[data-testid="global-query"] .gq-note')?.textContent ?? ''));
+  const text = await rows.first().locator('.gq-note').textContent();
+  const v = Number(text.split('= ')[1].replace('−', '-').replace('+', ''));
+  const exact = insp.passes[shownPasses[0]].global_query[3];
+  assert(Math.abs(v - exact) <= 0.006 * Math.abs(exact) + 1e-4, `hover shows ${text}, JSON ${exact}`);
+  await page.mouse.move(0, 0);
+});
+
 await check('the α strength slider scales every α, and 0 switches attention off', async () => {
   const setAlpha = async (v) => {
     const before = await page.locator('.timing').textContent();

@@ -67,8 +67,8 @@ pub fn steps(app: &App) -> Vec<Step> {
             target: Target::Agreement,
             title: "Agreement maps",
             text: "Every position of a layer makes a key (what is here) and a query (what to look for). All queries \
-                   are averaged into one global query. Agreement g = key · global query: red where a position matches \
-                   it, blue where it does not, white near 0. Hover or tap a map to read g."
+                   are averaged into one global query (the strip of coloured cells). Agreement g = key · global query: \
+                   red where a position matches it, blue where it does not, white near 0. Hover or tap a map to read g."
                 .into(),
         },
         Step {

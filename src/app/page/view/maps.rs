@@ -13,7 +13,8 @@ use crate::app::page::{App, Hover, Msg, Shown};
 use crate::app::render::{gradient_css, percent, png_data_url, short, signed};
 use crate::inspect::{Inspection, LayerKind};
 use crate::viz::{
-    agreement_image, agreement_range, attention_image, attention_range, dense_agreement_chart_svg, value_at, ColorMap, Range,
+    agreement_image, agreement_range, attention_image, attention_range, cosine, dense_agreement_chart_svg, global_query_range, value_at,
+    ColorMap, Range,
 };
 
 fn legend(cmap: ColorMap, range: Range, signed_scale: bool) -> Html {
@@ -241,9 +242,60 @@ pub(super) fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 { if app.grid_by_layer(conv.len(), passes.len()) { "Each layer shows its passes side by side; deeper layers follow." } else { "Rows are passes, columns go deeper into the network." } }
                 { " Hover a map for its values." }
             </p>
+            { global_query_strip(app, ctx, insp, &passes) }
             { pass_grid(app, ctx, &passes, heads, min, max, |p, c| map_cell(app, ctx, shown, MapKind::Agreement(conv[c]), p)) }
             { caveat_line() }
         </section>
+    }
+}
+
+/// The global query q̄ of each pass shown, one coloured cell per entry on one shared scale: the
+/// single vector every key above is compared with, and how it turns from pass to pass.
+fn global_query_strip(app: &App, ctx: &Ctx, insp: &Inspection, passes: &[usize]) -> Html {
+    let d = insp.passes.first().map_or(0, |p| p.global_query.len());
+    if d == 0 {
+        return html! {};
+    }
+    let range = global_query_range(insp);
+    let cmap = app.view.cmap;
+    let row = |p: usize| {
+        let q = &insp.passes[p].global_query;
+        let turn = (p > 0).then(|| cosine(q, &insp.passes[p - 1].global_query)).flatten();
+        let key = format!("q-{p}");
+        let readout = app.hover.as_ref().filter(|h| h.key == key).map(|h| h.text.clone());
+        let values: Vec<String> = q.iter().map(|&v| signed(v)).collect();
+        html! {
+            <div class={classes!("gq-row", (p == app.view.pass).then_some("selected"))} data-testid="global-query" data-pass={p.to_string()}>
+                <span class="gq-pass">{ format!("pass {p}") }</span>
+                <div class="gq-cells" role="img" aria-label={format!("Global query of pass {p}: {}", values.join(", "))}>
+                    { for q.iter().enumerate().map(|(i, &v)| {
+                        let [r, g, b] = cmap.rgb(range.unit(v));
+                        let text = format!("pass {p}, q̄[{i}] = {}", signed(v));
+                        let key = key.clone();
+                        let onmouseenter = ctx.link().callback(move |_: MouseEvent| Msg::Hover(Some(Hover { key: key.clone(), text: text.clone() })));
+                        let onmouseleave = ctx.link().callback(|_: MouseEvent| Msg::Hover(None));
+                        html! { <span class="gq-cell" style={format!("background:rgb({r},{g},{b})")} data-value={v.to_string()} {onmouseenter} {onmouseleave}></span> }
+                    }) }
+                </div>
+                <span class="gq-note">{
+                    match (readout, turn) {
+                        (Some(t), _) => t,
+                        (None, Some(c)) => format!("cosine with pass {}: {:.3}", p - 1, c),
+                        (None, None) => "\u{a0}".into(),
+                    }
+                }</span>
+            </div>
+        }
+    };
+    html! {
+        <figure class="gq">
+            <figcaption>
+                <b>{ "The global query q̄" }</b>
+                { format!(" ({d} numbers, one for the whole network): the average of every attended layer's queries, computed again in each pass. All maps of a pass are agreements with its q̄.") }
+            </figcaption>
+            { for passes.iter().map(|&p| row(p)) }
+            { legend(cmap, range, true) }
+        </figure>
     }
 }
 
