@@ -14,7 +14,7 @@ use super::bridge::js_text;
 use super::page::{Shown, ViewOpts};
 use super::render::{short, signed};
 use crate::inspect::{Inspection, LayerKind};
-use crate::viz::{agreement_image, agreement_range, attention_image, attention_range, overlay, Interp, MapView};
+use crate::viz::{agreement_image, agreement_range, attention_image, attention_range, global_query_range, overlay, Interp, MapView};
 
 fn document() -> Result<web_sys::Document, String> {
     web_sys::window().and_then(|w| w.document()).ok_or_else(|| "no document".to_string())
@@ -88,16 +88,18 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
     const ROW_TEXT: f64 = 40.0;
     let row_h = f64::from(TILE) + ROW_TEXT + GAP;
     let rows = 1 + conv.len() + heads;
+    let d = first.global_query.len();
+    const QUERY_ROW: f64 = 70.0;
     let width = (LABEL_W + passes.len().max(1) as f64 * (f64::from(TILE) + GAP) + 20.0).max(760.0);
     let small = "14px system-ui, sans-serif";
     // The α list, wrapped to the width (measured before the figure's height is known); a
     // no-break space keeps each layer's name with its value.
-    let alpha = insp.alphas.iter().map(|a| format!("{}\u{a0}{}", a.name, short(a.used))).collect::<Vec<_>>().join(", ");
+    let alpha = insp.alphas.iter().map(|a| format!("{}\u{a0}{}", a.name, signed(a.used))).collect::<Vec<_>>().join(", ");
     let (_, measure) = canvas(1, 1)?;
     measure.set_font(small);
     let alpha_lines = wrap(&measure, &format!("α used: {alpha}"), width - 32.0);
     let header = 100.0 + 20.0 * alpha_lines.len() as f64;
-    let height = header + 28.0 + rows as f64 * row_h + 100.0;
+    let height = header + 28.0 + rows as f64 * row_h + if d > 0 { QUERY_ROW } else { 0.0 } + 100.0;
     let (canvas, ctx) = canvas(width as u32, height as u32)?;
     ctx.set_fill_style_str("#ffffff");
     ctx.fill_rect(0.0, 0.0, width, height);
@@ -133,6 +135,27 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
     text("the model's view", 16.0, y + 40.0, small, "#555");
     put(&ctx, &base_for(&shown.view_rgb, TILE, TILE), col_x(0), y)?;
     y += row_h;
+    // The global query of each pass: one cell per entry, one scale for all passes (as on the page).
+    if d > 0 {
+        let r = global_query_range(insp);
+        text("global query q̄", 16.0, y + 18.0, "bold 16px system-ui, sans-serif", "#111");
+        text(&format!("{d} numbers,"), 16.0, y + 38.0, small, "#555");
+        text(&format!("scale ±{}", short(r.hi)), 16.0, y + 56.0, small, "#555");
+        for (i, &p) in passes.iter().enumerate() {
+            let q = &insp.passes[p].global_query;
+            let cell = |x: u32| (x as usize * d) / TILE as usize;
+            let strip = RgbImage::from_fn(TILE, 28, |x, _| {
+                let k = cell(x);
+                if x > 0 && cell(x - 1) != k {
+                    image::Rgb([255, 255, 255])
+                } else {
+                    image::Rgb(view.cmap.rgb(r.unit(q.get(k).copied().unwrap_or(f32::NAN))))
+                }
+            });
+            put(&ctx, &strip, col_x(i), y + 4.0)?;
+        }
+        y += QUERY_ROW;
+    }
     let mv = MapView { cmap: view.cmap, norm: view.norm, interp, size: TILE };
     for &l in &conv {
         let name = &first.layers[l].name;
