@@ -13,7 +13,7 @@
 #                 (without --locked: its lockfile pins a crate this registry lacks)
 #   wasm-opt      npm binaryen@132 into .tools/ (Debian's binaryen 108 cannot parse
 #                 wasm-bindgen 0.2.130 output; trunk wants "version_132" on PATH)
-#   browser       apt chromium + chromium-driver; npm playwright-core into .tools/
+#   browser       apt chromium + chromium-driver; npm playwright-core and axe-core into .tools/
 #   vulkan        apt mesa-vulkan-drivers (lavapipe, for native wgpu tests)
 #
 # Each step checks first and prints one line; apt-get update runs only when an apt
@@ -26,6 +26,7 @@ TOOLS_BIN="$TOOLS/node_modules/.bin"
 TRUNK_VERSION="0.21.14"
 BINARYEN_VERSION="132"
 PLAYWRIGHT_VERSION="1.65.1"
+AXE_VERSION="4.14.1"   # axe-core: the e2e accessibility check injects it into the page
 
 log() { echo "[setup] $*"; }
 die() { echo "[setup] ERROR: $*" >&2; exit 1; }
@@ -153,6 +154,13 @@ step_browser() {
     # playwright-core downloads no browser; tests drive /usr/bin/chromium.
     npm_install "playwright-core@$PLAYWRIGHT_VERSION"
     log "playwright-core $PLAYWRIGHT_VERSION installed ($(elapsed "$t0"))"
+  fi
+  if [ -f "$TOOLS/node_modules/axe-core/package.json" ] \
+     && grep -q "\"version\": \"$AXE_VERSION\"" "$TOOLS/node_modules/axe-core/package.json"; then
+    log "axe-core $AXE_VERSION already installed in .tools"
+  else
+    log "installing axe-core $AXE_VERSION (npm) into .tools ..."
+    npm_install "axe-core@$AXE_VERSION"
   fi
 }
 

@@ -23,8 +23,10 @@ pub enum ColorMap {
 pub const NAN_COLOR: [u8; 3] = [128, 128, 128];
 
 /// Okabe–Ito colours for categories, first = the highlighted one (top-1, predicted class).
+/// The vermillion is darkened from (213, 94, 0) to 4.6:1 on white, as on the page (style.css
+/// `--hl`), because it also colours the highlighted class's label text.
 const CATEGORICAL: [[u8; 3]; 7] = [
-    [213, 94, 0],    // vermillion
+    [194, 84, 0],    // vermillion
     [0, 114, 178],   // blue
     [0, 158, 115],   // bluish green
     [230, 159, 0],   // orange

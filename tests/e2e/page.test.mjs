@@ -178,6 +178,37 @@ await check('page loads and shows the worked example', async () => {
   await screenshot(page, 'desktop-full.png', { fullPage: true });
 });
 
+// ---------- accessibility ----------
+/** axe-core's WCAG 2.1 A/AA and best-practice findings for the page as it is now (all impacts). */
+async function axeViolations(p) {
+  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ path: path.join(ROOT, '.tools/node_modules/axe-core/axe.min.js') });
+  return p.evaluate(async () => {
+    const r = await axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] });
+    return r.violations.map((v) => `${v.id} (${v.impact}, ${v.nodes.length}×): ${v.help}; e.g. ${v.nodes[0].html.slice(0, 140)}`);
+  });
+}
+
+await check('accessibility: axe finds no WCAG 2.1 AA or best-practice problems (desktop, tour, phone)', async () => {
+  const found = [];
+  const audit = async (p, where) => { for (const v of await axeViolations(p)) found.push(`${where}: ${v}`); };
+  await audit(page, 'desktop');
+  await page.locator(T('tour-start')).click();
+  await page.locator(T('tour')).waitFor();
+  await audit(page, 'tour open');
+  await page.keyboard.press('Escape');
+  await page.locator(T('tour')).waitFor({ state: 'detached' });
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, serviceWorkers: 'block' });
+  try {
+    const p = await newPage(phone);
+    await p.goto(BASE);
+    await waitReady(p);
+    await audit(p, 'phone');
+  } finally {
+    await phone.close();
+  }
+  assert(found.length === 0, `axe:\n          ${found.join('\n          ')}`);
+});
+
 await check('?backend=cpu is honoured and explained', async () => {
   const p = await newPage();
   await p.goto(BASE + '?backend=cpu');

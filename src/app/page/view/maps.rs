@@ -151,9 +151,9 @@ fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str
         let selected = p == app.view.pass;
         html! {
             <button class={classes!("pass-head", selected.then_some("selected"))}
-                aria-pressed={selected.to_string()} aria-label={format!("Select pass {p}")}
+                aria-pressed={selected.to_string()}
                 onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
-                <strong>{ format!("Pass {p}") }</strong>
+                <strong>{ format!("Pass {p}") }</strong>{ " " }
                 <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
             </button>
         }
@@ -356,9 +356,9 @@ pub(super) fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                                 html! {
                                     <div class="dense-item">
                                         <button class={classes!("pass-head", "inline", selected.then_some("selected"))}
-                                            aria-pressed={selected.to_string()} aria-label={format!("Select pass {p}")}
+                                            aria-pressed={selected.to_string()}
                                             onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
-                                            <strong>{ format!("Pass {p}") }</strong>
+                                            <strong>{ format!("Pass {p}") }</strong>{ " " }
                                             <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
                                         </button>
                                         <figure class={classes!("map-cell", "dense-cell", selected.then_some("selected"))}

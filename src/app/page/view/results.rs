@@ -86,9 +86,9 @@ fn pass_stepper(ctx: &Ctx, n: usize, p: usize, playing: bool) -> Html {
     let link = ctx.link();
     let play = html! {
         <button class={classes!("button", "play", playing.then_some("on"))} data-testid="play" aria-pressed={playing.to_string()}
-            aria-label={if playing { "Stop stepping through the passes" } else { "Step through the passes automatically" }}
+            title={if playing { "Stop stepping through the passes" } else { "Step through the passes automatically" }}
             disabled={n < 2} onclick={link.callback(move |_| Msg::Play(!playing))}>
-            { if playing { "■ Stop" } else { "▷ Play" } }
+            <span aria-hidden="true">{ if playing { "■ " } else { "▷ " } }</span>{ if playing { "Stop" } else { "Play" } }
         </button>
     };
     html! {
@@ -97,7 +97,7 @@ fn pass_stepper(ctx: &Ctx, n: usize, p: usize, playing: bool) -> Html {
             <div class="pass-dots">
                 { for (0..n).map(|i| html! {
                     <button class={classes!("pass-dot", (i == p).then_some("active"))} aria-pressed={(i == p).to_string()}
-                        aria-label={format!("Show pass {i}")} onclick={link.callback(move |_| Msg::SetPass(i))}>
+                        onclick={link.callback(move |_| Msg::SetPass(i))}>
                         { pass_name(i) }
                     </button>
                 }) }
