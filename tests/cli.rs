@@ -198,3 +198,41 @@ fn bad_inputs_give_one_clear_line_and_spare_the_rest() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("weights do not match the config: tensor"), "{}", text(&out));
 }
+
+/// `gattanet bench` on the CPU and on the WebGPU engine (lavapipe here), at an input size of our
+/// choosing: the size changes the work measured, the GPU table reports shares of a given peak,
+/// and the engine's parity with candle in the same run is printed (and small).
+#[test]
+fn bench_runs_at_a_chosen_input_size_on_cpu_and_gpu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = common::small_configs().into_iter().find(|c| c.name == "patchconv").unwrap();
+    if let gattanet::model::BackboneConfig::Patchconv { dim, .. } = &mut cfg.backbone {
+        *dim = 48; // enough work per image for the table's 0.1-MFLOP resolution
+    }
+    let path = tmp.path().join("patchconv.json");
+    std::fs::write(&path, cfg.to_json()).unwrap();
+    let path = path.to_str().unwrap();
+    let mflop_per_image = |size: &str| {
+        let out = gattanet(&["bench", "--config", path, "--batch", "1", "--rounds", "1", "--input-size", size]);
+        assert!(out.status.success(), "{}", text(&out));
+        let out = text(&out);
+        let row = out.lines().find(|l| l.starts_with("patchconv ")).unwrap_or_else(|| panic!("no row: {out}"));
+        row.split_whitespace().nth(2).unwrap().parse::<f64>().unwrap()
+    };
+    let (small, large) = (mflop_per_image("32"), mflop_per_image("64"));
+    // Every layer but the class-attention head scales with the pixel count.
+    assert!(large > 3.0 * small && large < 4.5 * small, "32×32: {small} MFLOP, 64×64: {large} MFLOP");
+
+    let out = gattanet(&["bench", "--backend", "gpu", "--config", path, "--rounds", "1", "--input-size", "32", "--peak-gflops", "50"]);
+    let out_text = text(&out);
+    assert!(out.status.success(), "{out_text}");
+    for want in ["patchconv at 32×32", "of peak", "conv kernels", "logits max rel diff"] {
+        assert!(out_text.contains(want), "no `{want}` in {out_text}");
+    }
+    let diff: f64 = out_text.rsplit("logits max rel diff ").next().unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(diff < 1e-3, "GPU vs CPU logits differ by {diff}");
+
+    let out = gattanet(&["bench", "--config", path, "--input-size", "0"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("at 0×0"), "{}", text(&out));
+}

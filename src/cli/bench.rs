@@ -40,6 +40,14 @@ pub struct Args {
     /// With --train: also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Run every config at this square input size instead of its own (e.g. 224 for the WebGPU
+    /// engine's conv-kernel goal); the weights are random, so any size the model accepts works.
+    #[arg(long)]
+    input_size: Option<usize>,
+    /// With --backend gpu: the device's peak f32 throughput in GFLOP/s (from its data sheet),
+    /// to print each kernel's share of it.
+    #[arg(long)]
+    peak_gflops: Option<f64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -47,12 +55,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.backend.as_str() {
         "cpu" if args.train => train::run(&configs, &args.batch, args.rounds, args.warmup, args.json.as_deref()),
         "cpu" => run_cpu(&args, &configs),
-        "gpu" => gpu::run(&configs, args.rounds),
+        "gpu" => gpu::run(&configs, args.rounds, args.peak_gflops),
         other => anyhow::bail!("unknown backend `{other}` (expected cpu or gpu)"),
     }
 }
 
 fn configs(args: &Args) -> anyhow::Result<Vec<(String, ModelConfig)>> {
+    let mut configs = given_configs(args)?;
+    if let Some(n) = args.input_size {
+        for (name, cfg) in &mut configs {
+            cfg.input.size = [n, n];
+            cfg.validate().with_context(|| format!("{name} at {n}×{n}"))?;
+        }
+    }
+    Ok(configs)
+}
+
+fn given_configs(args: &Args) -> anyhow::Result<Vec<(String, ModelConfig)>> {
     Ok(if args.config.is_empty() {
         BUILTIN.iter().map(|(n, t)| Ok((n.to_string(), ModelConfig::from_json(t)?))).collect::<anyhow::Result<_>>()?
     } else {
@@ -255,7 +274,7 @@ mod gpu {
     use crate::inspect::{inspect, InspectOptions};
     use crate::model::{io, ModelConfig};
 
-    pub fn run(configs: &[(String, ModelConfig)], rounds: usize) -> anyhow::Result<()> {
+    pub fn run(configs: &[(String, ModelConfig)], rounds: usize, peak_gflops: Option<f64>) -> anyhow::Result<()> {
         // Any adapter, software ones included: the bench is also the correctness smoke test on CI.
         let opts = DeviceOptions { allow_software: true, ..Default::default() };
         let mut first = true;
@@ -304,12 +323,16 @@ mod gpu {
 
             println!();
             println!(
-                "{name}: {} pipelines (created at load), {} launches per pass, T = {passes}, load {:.0} ms",
+                "{name} at {}×{}: {} pipelines (created at load), {} launches per pass, T = {passes}, load {:.0} ms",
+                h,
+                w,
                 engine.pipeline_count(),
                 engine.launches_per_pass(),
                 load * 1e3
             );
-            println!("  {:<20} {:>8} {:>10} {:>10} {:>9}", "kernel", "launches", "MFLOP", "ms", "GFLOP/s");
+            let share = |f: u64, s: f64| peak_gflops.map_or(String::new(), |p| format!(" {:>7.1}%", 100.0 * gflops(f, s) / p));
+            let peak_head = if peak_gflops.is_some() { "  of peak" } else { "" };
+            println!("  {:<20} {:>8} {:>10} {:>10} {:>9}{peak_head}", "kernel", "launches", "MFLOP", "ms", "GFLOP/s");
             let mut by_kernel: BTreeMap<&str, (usize, u64, f64)> = BTreeMap::new();
             for t in &timings {
                 let e = by_kernel.entry(t.kernel).or_default();
@@ -323,9 +346,23 @@ mod gpu {
             for (k, (n, f, s)) in &rows {
                 flops += f;
                 secs += s;
-                println!("  {:<20} {:>8} {:>10.3} {:>10.3} {:>9.2}", k, n, *f as f64 / 1e6, s * 1e3, gflops(*f, *s));
+                println!("  {:<20} {:>8} {:>10.3} {:>10.3} {:>9.2}{}", k, n, *f as f64 / 1e6, s * 1e3, gflops(*f, *s), share(*f, *s));
             }
-            println!("  {:<20} {:>8} {:>10.3} {:>10.3} {:>9.2}", "one pass (sum)", timings.len(), flops as f64 / 1e6, secs * 1e3, gflops(flops, secs));
+            println!(
+                "  {:<20} {:>8} {:>10.3} {:>10.3} {:>9.2}{}",
+                "one pass (sum)",
+                timings.len(),
+                flops as f64 / 1e6,
+                secs * 1e3,
+                gflops(flops, secs),
+                share(flops, secs)
+            );
+            // The yardstick: the convolution kernels together (1x1, 3x3 GEMM, depthwise).
+            let conv: Vec<_> = timings.iter().filter(|t| t.kernel.starts_with("conv") || t.kernel == "depthwise3x3").collect();
+            let (cf, cs) = conv.iter().fold((0u64, 0f64), |(f, s), t| (f + t.flops, s + t.seconds));
+            if cs > 0.0 {
+                println!("  {:<20} {:>8} {:>10.3} {:>10.3} {:>9.2}{}", "conv kernels", conv.len(), cf as f64 / 1e6, cs * 1e3, gflops(cf, cs), share(cf, cs));
+            }
             let slowest = timings.iter().max_by(|a, b| a.seconds.total_cmp(&b.seconds));
             if let Some(s) = slowest {
                 println!("  slowest launch: {} {:.3} ms, {:.2} GFLOP/s", s.label, s.seconds * 1e3, gflops(s.flops, s.seconds));
