@@ -226,11 +226,17 @@ fn bench_runs_at_a_chosen_input_size_on_cpu_and_gpu() {
     let out = gattanet(&["bench", "--backend", "gpu", "--config", path, "--rounds", "1", "--input-size", "32", "--peak-gflops", "50"]);
     let out_text = text(&out);
     assert!(out.status.success(), "{out_text}");
-    for want in ["patchconv at 32×32", "of peak", "conv kernels", "logits max rel diff"] {
+    for want in ["patchconv at 32×32", "of peak", "conv kernels", "logits max rel diff", "GPU memory", "peak resident memory"] {
         assert!(out_text.contains(want), "no `{want}` in {out_text}");
     }
     let diff: f64 = out_text.rsplit("logits max rel diff ").next().unwrap().split_whitespace().next().unwrap().parse().unwrap();
     assert!(diff < 1e-3, "GPU vs CPU logits differ by {diff}");
+    // The weights are on the GPU once, as f32: the MB printed matches the parameter count.
+    let mb = |after: &str| -> f64 { out_text.split(after).nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap() };
+    let (_, varmap) = gattanet::model::io::init(&cfg, &candle_core::Device::Cpu).unwrap();
+    let params = gattanet::train::run::parameter_count(&varmap) as f64;
+    let weights_mb = mb("weights ");
+    assert!(weights_mb * 1e6 >= 4.0 * params * 0.95 && weights_mb * 1e6 <= 4.0 * params * 1.3, "{weights_mb} MB for {params} parameters");
 
     let out = gattanet(&["bench", "--config", path, "--input-size", "0"]);
     assert!(!out.status.success());

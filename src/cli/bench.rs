@@ -57,7 +57,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "cpu" => run_cpu(&args, &configs),
         "gpu" => gpu::run(&configs, args.rounds, args.peak_gflops),
         other => anyhow::bail!("unknown backend `{other}` (expected cpu or gpu)"),
+    }?;
+    if let Some(mb) = peak_resident_mb() {
+        println!("peak resident memory of this process (VmHWM): {mb:.0} MB");
     }
+    Ok(())
+}
+
+/// The process's peak resident set size, from Linux's /proc (None elsewhere).
+fn peak_resident_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / 1e3)
 }
 
 fn configs(args: &Args) -> anyhow::Result<Vec<(String, ModelConfig)>> {
@@ -370,6 +381,13 @@ mod gpu {
             if source == TimingSource::WallClock {
                 println!("  (wall-clock per kernel includes submit + wait overhead)");
             }
+            let (weights, activations, params) = engine.memory();
+            println!(
+                "  GPU memory (all allocated at load): weights {:.2} MB, activations and scratch {:.2} MB, launch parameters {:.1} KB",
+                weights as f64 / 1e6,
+                activations as f64 / 1e6,
+                params as f64 / 1e3
+            );
             println!(
                 "  full inspection (T = {passes}, submit -> readback): GPU {:.2} ms | CPU candle ({} threads) {:.2} ms | GPU/CPU {:.2}x | logits max rel diff {:.1e}",
                 tg * 1e3,

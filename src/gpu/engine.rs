@@ -56,7 +56,8 @@ pub struct Engine {
     config: ModelConfig,
     variants: BTreeMap<VariantKey, Vec<Bound>>,
     gatta: Vec<Bound>,
-    _params: wgpu::Buffer,
+    /// Every launch's parameter block (the bind groups point into it).
+    params: wgpu::Buffer,
 }
 
 impl std::fmt::Debug for Engine {
@@ -84,7 +85,7 @@ impl Engine {
             return Err(e.into());
         }
         gpu.check()?;
-        Ok(Engine { gpu, pipelines, plan, config: config.clone(), variants, gatta, _params: params })
+        Ok(Engine { gpu, pipelines, plan, config: config.clone(), variants, gatta, params })
     }
 
     #[allow(clippy::type_complexity)]
@@ -187,6 +188,13 @@ impl Engine {
     /// Number of distinct compute pipelines (all created at load).
     pub fn pipeline_count(&self) -> usize {
         Kernel::ALL.len()
+    }
+
+    /// Bytes of GPU memory in the engine's buffers: (weights, activations and scratch, launch
+    /// parameters). All of it is allocated at load; inspecting allocates only readback buffers.
+    pub fn memory(&self) -> (u64, u64, u64) {
+        let sum = |w: bool| self.plan.bufs.iter().filter(|b| b.weights == w).map(|b| b.buffer.size()).sum::<u64>();
+        (sum(true), sum(false), self.params.size())
     }
 
     /// Kernel launches per pass (forward + GAttANet stage).

@@ -46,6 +46,8 @@ pub(crate) struct Launch {
 
 pub(crate) struct BufInfo {
     pub buffer: wgpu::Buffer,
+    /// Holds weights (written once at load) rather than activations or scratch.
+    pub weights: bool,
 }
 
 /// An attended layer on the GPU.
@@ -117,7 +119,7 @@ fn params(vals: &[u32]) -> [u32; 16] {
 }
 
 impl<'a> Builder<'a> {
-    fn alloc_raw(&mut self, name: &str, len: usize) -> Result<BufId, GpuError> {
+    fn alloc_raw(&mut self, name: &str, len: usize, weights: bool) -> Result<BufId, GpuError> {
         let bytes = (len.max(4) * 4).div_ceil(16) as u64 * 16;
         let l = &self.gpu.limits;
         if bytes > l.max_buffer_size {
@@ -132,16 +134,16 @@ impl<'a> Builder<'a> {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.bufs.push(BufInfo { buffer });
+        self.bufs.push(BufInfo { buffer, weights });
         Ok(self.bufs.len() - 1)
     }
 
     fn alloc(&mut self, name: &str, len: usize) -> Result<BufId, GpuError> {
-        self.alloc_raw(name, len)
+        self.alloc_raw(name, len, false)
     }
 
     fn upload(&mut self, name: &str, data: &[f32]) -> Result<BufId, GpuError> {
-        let id = self.alloc_raw(name, data.len())?;
+        let id = self.alloc_raw(name, data.len(), true)?;
         let mut padded = data.to_vec();
         padded.resize((self.bufs[id].buffer.size() / 4) as usize, 0.0);
         self.gpu.queue.write_buffer(&self.bufs[id].buffer, 0, bytemuck_cast(&padded));
