@@ -226,10 +226,15 @@ fn depthwise_conv_matches_candles_grouped_conv() {
 #[test]
 fn gelu_matches_candle_values_and_gradient() {
     let x = var(&[3, 7, 5, 5], 51);
-    let xs = x.as_tensor().affine(4.0, 0.0).unwrap(); // spread over [−4, 4]
+    let xs = x.as_tensor().affine(6.0, 0.0).unwrap(); // spread over [−6, 6]
     let want = xs.gelu_erf().unwrap();
     let got = kernels::gelu_erf(&xs).unwrap();
-    assert_eq!(maxdiff(&got, &want), 0.0, "forward is candle's formula");
+    // Our Φ is a fit of erfc (as in the WebGPU shaders), candle's is libm's erf: within f32
+    // rounding of each other. Absolute, scaled by |x|: candle's 1 + erf loses the lower tail.
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for ((x, g), w) in flat(&xs).into_iter().zip(flat(&got)).zip(flat(&want)) {
+        assert!((g - w).abs() <= 4e-7 * x.abs().max(1.0), "gelu({x}) = {g}, candle {w}");
+    }
     same_gradients(&want, &got, &[("dx", &x)], 1e-5, "gelu");
 }
 

@@ -34,6 +34,10 @@ pub struct Args {
     /// BatchNorm statistics) on synthetic batches, and the eval-mode forward, in images/s.
     #[arg(long)]
     train: bool,
+    /// Time the fused CPU kernels against candle's own ops on the same inputs, forward and
+    /// forward + backward (currently GELU, on maps the size of the flagship's widest).
+    #[arg(long, conflicts_with = "train")]
+    kernels: bool,
     /// With --train: untimed warm-up steps per model.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -53,6 +57,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let configs = configs(&args)?;
     match args.backend.as_str() {
+        "cpu" if args.kernels => kernels::run(args.rounds),
         "cpu" if args.train => train::run(&configs, &args.batch, args.rounds, args.warmup, args.json.as_deref()),
         "cpu" => run_cpu(&args, &configs),
         "gpu" => gpu::run(&configs, args.rounds, args.peak_gflops),
@@ -159,6 +164,50 @@ fn interleaved(a: &Model, ra: &RunOptions, b: &Model, rb: &RunOptions, x: &Tenso
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// `--kernels`: our fused CPU kernels next to candle's ops, interleaved in one process.
+mod kernels {
+    use std::time::Instant;
+
+    use candle_core::{Device, Tensor, Var};
+
+    use super::median;
+
+    /// Median seconds of `a` and `b` run alternately, after a warm-up of each.
+    fn ab(rounds: usize, mut a: impl FnMut() -> anyhow::Result<()>, mut b: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<(f64, f64)> {
+        a()?;
+        b()?;
+        let (mut ta, mut tb) = (Vec::new(), Vec::new());
+        for _ in 0..rounds.max(3) {
+            let t = Instant::now();
+            a()?;
+            ta.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            b()?;
+            tb.push(t.elapsed().as_secs_f64());
+        }
+        Ok((median(&mut ta), median(&mut tb)))
+    }
+
+    pub fn run(rounds: usize) -> anyhow::Result<()> {
+        crate::train::tune_allocator();
+        // One batch of 128 through a flagship block's widest map: 384 channels on 8x8 patches.
+        let shape = (128, 384, 8, 8);
+        println!("GELU on {shape:?} ({} M values), candle CPU, {} thread(s); medians of {} rounds", 128 * 384 * 64 / 1_000_000, candle_core::utils::get_num_threads(), rounds.max(3));
+        println!("{:<8} {:<18} {:>10} {:>10} {:>8}", "inputs", "op", "ours ms", "candle ms", "candle/ours");
+        // The spread matters: libm's erf is cheap near 0 and costly in the tails, and a trained
+        // network's pre-activations are far wider than unit Gaussians.
+        for sigma in [1.0f32, 3.0] {
+            let x = Var::from_tensor(&Tensor::randn(0f32, sigma, shape, &Device::Cpu)?)?;
+            let (ours, theirs) = ab(rounds, || Ok(drop(crate::kernels::gelu_erf(&x)?)), || Ok(drop(x.gelu_erf()?)))?;
+            println!("{:<8} {:<18} {:>10.2} {:>10.2} {:>7.2}x", format!("σ {sigma}"), "forward", ours * 1e3, theirs * 1e3, theirs / ours);
+            let step = |y: Tensor| -> anyhow::Result<()> { Ok(drop(y.sum_all()?.backward()?)) };
+            let (ours, theirs) = ab(rounds, || step(crate::kernels::gelu_erf(&x)?), || step(x.gelu_erf()?))?;
+            println!("{:<8} {:<18} {:>10.2} {:>10.2} {:>7.2}x", format!("σ {sigma}"), "forward+backward", ours * 1e3, theirs * 1e3, theirs / ours);
+        }
+        Ok(())
+    }
 }
 
 /// `--train`: images/s of the trainer's own step ([`crate::train::run::train_step`]) and of the
