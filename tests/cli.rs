@@ -242,3 +242,21 @@ fn bench_runs_at_a_chosen_input_size_on_cpu_and_gpu() {
     assert!(!out.status.success());
     assert!(text(&out).contains("at 0×0"), "{}", text(&out));
 }
+
+/// `gattanet bench --kernels`: our GELU next to candle's, a row per input spread and op, each
+/// with two positive times and their ratio.
+#[test]
+fn bench_kernels_prints_gelu_against_candle() {
+    let out = gattanet(&["bench", "--kernels", "--rounds", "3"]);
+    let out_text = text(&out);
+    assert!(out.status.success(), "{out_text}");
+    let rows: Vec<Vec<&str>> = out_text.lines().filter(|l| l.starts_with("σ ")).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 4, "{out_text}");
+    for row in rows {
+        let n = row.len();
+        let (ours, theirs): (f64, f64) = (row[n - 3].parse().unwrap(), row[n - 2].parse().unwrap());
+        let ratio: f64 = row[n - 1].trim_end_matches('x').parse().unwrap();
+        assert!(ours > 0.0 && theirs > 0.0, "{row:?}");
+        assert!((ratio - theirs / ours).abs() <= 0.02 * ratio + 0.01, "{row:?}");
+    }
+}
