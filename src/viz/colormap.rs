@@ -22,7 +22,7 @@ pub enum ColorMap {
 /// from the near-white centre of the diverging maps.
 pub const NAN_COLOR: [u8; 3] = [128, 128, 128];
 
-/// Okabe–Ito colours for categories, first = the highlighted one (top-1, predicted class).
+/// Okabe–Ito colours for categories, first = the highlighted one (top-1, or a sample's true class).
 /// The vermillion is darkened from (213, 94, 0) to 4.6:1 on white, as on the page (style.css
 /// `--hl`), because it also colours the highlighted class's label text.
 const CATEGORICAL: [[u8; 3]; 7] = [

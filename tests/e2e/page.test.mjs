@@ -146,6 +146,12 @@ const first = manifest[0];
 const L = expectedLayers(modelCfg(first.name));
 let layersT0 = 0;
 
+/** The class name drawn in the highlight colour in each pass's logits agreement chart. */
+async function highlightedLogits(p) {
+  return p.$$eval('[data-testid="agreement-map"][data-layer="logits"]', (figs) => figs.map((f) =>
+    [...f.querySelectorAll('text')].filter((t) => (t.getAttribute('fill') || '').toUpperCase() === '#C25400').map((t) => t.textContent.trim()).join(',')));
+}
+
 await check('page loads and shows the worked example', async () => {
   page = await newPage();
   const t0 = Date.now();
@@ -173,6 +179,17 @@ await check('page loads and shows the worked example', async () => {
     assert(s.heads.length === head.heads && s.attention === head.heads * s.passes.length, `attention maps: ${JSON.stringify(s)}`);
   }
   assert(await page.locator('.sample.active').count() === 1, 'no sample marked active');
+  // A sample knows its true class: named with a verdict per pass, and highlighted in the class
+  // layer's agreement chart (as in the paper's Fig. 3), whatever a pass predicts.
+  const truth = page.locator(T('truth'));
+  assert(await truth.getAttribute('data-class') === sample, `true class ${await truth.getAttribute('data-class')}, sample ${sample}`);
+  const verdicts = await truth.locator('.verdict').allTextContents();
+  assert(verdicts.length === s.passes.length, `verdicts ${JSON.stringify(verdicts)} for ${s.passes.length} passes`);
+  assert(verdicts.at(-1).includes('✓') === (pred === sample), `last verdict "${verdicts.at(-1)}" but the prediction is ${pred}`);
+  if (modelCfg(first.name).attention) {
+    const marked = await highlightedLogits(page);
+    assert(marked.length === s.passes.length && marked.every((c) => c === sample), `logits charts highlight ${JSON.stringify(marked)}, not ${sample}`);
+  }
   layersT0 = s.passes.length;
   await screenshot(page, 'desktop.png');
   await screenshot(page, 'desktop-full.png', { fullPage: true });
@@ -227,6 +244,12 @@ await check('uploading a PNG gives a prediction and all maps', async () => {
   assert((await page.locator(T('prediction')).textContent()).trim().length > 0, 'no prediction');
   assert(s.count === L * layersT0, `expected ${L * layersT0} maps, found ${s.count}`);
   assert(await page.locator('.crop').count() === 1, 'the centre crop of a wide image is not outlined');
+  assert(await page.locator(T('truth')).count() === 0, 'an upload has no known class, but a true class is shown');
+  if (modelCfg(first.name).attention) {
+    const marked = await highlightedLogits(page);
+    const pred = (await page.locator(T('prediction')).textContent()).trim();
+    assert(marked.at(-1) === pred, `an upload's last logits chart highlights "${marked.at(-1)}", not the prediction ${pred}`);
+  }
 });
 
 await check('uploading a JPEG (made by the browser) gives a prediction', async () => {

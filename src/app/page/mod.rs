@@ -80,6 +80,16 @@ pub struct Shown {
     pub backend: Backend,
 }
 
+impl Shown {
+    /// The index (in the model's classes) of the class the image really shows: known for the
+    /// samples, where the model's classes include it; `None` for the user's own images.
+    pub fn true_class(&self) -> Option<usize> {
+        let Source::Sample(id) = self.image.source else { return None };
+        let class = samples::find(id)?.class;
+        self.inspection.classes.iter().position(|c| c == class)
+    }
+}
+
 /// The model the worker holds (kept whole so a restarted worker gets it back without a download).
 pub struct LoadedModel {
     pub entry: ModelEntry,

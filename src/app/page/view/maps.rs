@@ -323,6 +323,7 @@ pub(super) fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     if dense.is_empty() {
         return html! {};
     }
+    let truth = shown.true_class();
     // Not the map grid: these charts are drawn 1000 px wide, and squeezed into grid columns their
     // axis labels shrank to a few pixels (1024-px projector screenshot). Each chart gets at least
     // 32rem (labels about 11 px); the passes of a layer sit side by side where that fits.
@@ -330,7 +331,7 @@ pub(super) fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
         <section class="card" aria-labelledby="dense-h">
             <h2 id="dense-h">{ "Dense layers: agreement per unit" }</h2>
             <p class="explain">
-                { "Dense layers have no positions, so each unit gets one agreement value: a bar above 0 agrees with the global query, below 0 disagrees. In the class layer (logits) each bar is a class; the predicted class of that pass is highlighted, as in Fig. 3 of the GAttANet paper. The next pass multiplies each unit by 1 + α·g. " }
+                { "Dense layers have no positions, so each unit gets one agreement value: a bar above 0 agrees with the global query, below 0 disagrees. In the class layer (logits) each bar is a class; the highlighted bar is the image's true class for the samples, as in Fig. 3 of the GAttANet paper, and the predicted class of that pass for your own images. The next pass multiplies each unit by 1 + α·g. " }
                 { negative_alpha_note(insp, LayerKind::Dense, "the units below 0 and damps those above") }
             </p>
             { for dense.iter().map(|&l| {
@@ -347,7 +348,7 @@ pub(super) fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                                 let is_logits = layer.name == "logits";
                                 let chart = app.cached(format!("d-{p}-{l}-{:?}-{:?}", app.fit(), app.view.norm), || {
                                     let names = is_logits.then_some(insp.classes.as_slice());
-                                    let hl = if is_logits { pass.top.first().map(|t| t.index) } else { None };
+                                    let hl = if is_logits { truth.or(pass.top.first().map(|t| t.index)) } else { None };
                                     // The y axis follows the colour-scale setting, as the maps do.
                                     let span = agreement_range(insp, p, l, app.view.norm).hi;
                                     dense_agreement_chart_svg(layer, names, hl, Some(span), app.fit())

@@ -41,6 +41,24 @@ pub(super) fn results(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     }
 }
 
+/// For a sample: its true class, and which passes got it (a pass can fix, or spoil, the plain
+/// pass's answer).
+fn truth_line(shown: &Shown) -> Html {
+    let insp = &shown.inspection;
+    let Some(truth) = shown.true_class() else { return html! {} };
+    let verdicts = insp.passes.iter().enumerate().map(|(p, pass)| match pass.top.first() {
+        Some(t) if t.index == truth => html! { <span class="verdict right">{ format!("pass {p} ✓") }</span> },
+        Some(t) => html! { <span class="verdict wrong">{ format!("pass {p} ✗ {}", t.class) }</span> },
+        None => html! {},
+    });
+    html! {
+        <p class="truth" data-testid="truth" data-class={insp.classes[truth].clone()}>
+            { "True class: " }<strong>{ insp.classes[truth].clone() }</strong>
+            { for verdicts }
+        </p>
+    }
+}
+
 fn prediction_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let link = ctx.link();
     let insp = &shown.inspection;
@@ -66,6 +84,7 @@ fn prediction_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                         }
                     </p>
                     <p class="muted">{ format!("after {} pass{} · {}", n, if n == 1 { "" } else { "es" }, insp.model) }</p>
+                    { truth_line(shown) }
                 </div>
                 <figure class="chart" role="img" aria-label={format!("Top 5 classes in pass {p}")}>{ svg(&topk) }</figure>
             </div>
