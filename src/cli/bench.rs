@@ -200,9 +200,22 @@ mod kernels {
         // network's pre-activations are far wider than unit Gaussians.
         for sigma in [1.0f32, 3.0] {
             let x = Var::from_tensor(&Tensor::randn(0f32, sigma, shape, &Device::Cpu)?)?;
-            let (ours, theirs) = ab(rounds, || Ok(drop(crate::kernels::gelu_erf(&x)?)), || Ok(drop(x.gelu_erf()?)))?;
+            let (ours, theirs) = ab(
+                rounds,
+                || {
+                    crate::kernels::gelu_erf(&x)?;
+                    Ok(())
+                },
+                || {
+                    x.gelu_erf()?;
+                    Ok(())
+                },
+            )?;
             println!("{:<8} {:<18} {:>10.2} {:>10.2} {:>7.2}x", format!("σ {sigma}"), "forward", ours * 1e3, theirs * 1e3, theirs / ours);
-            let step = |y: Tensor| -> anyhow::Result<()> { Ok(drop(y.sum_all()?.backward()?)) };
+            let step = |y: Tensor| -> anyhow::Result<()> {
+                y.sum_all()?.backward()?;
+                Ok(())
+            };
             let (ours, theirs) = ab(rounds, || step(crate::kernels::gelu_erf(&x)?), || step(x.gelu_erf()?))?;
             println!("{:<8} {:<18} {:>10.2} {:>10.2} {:>7.2}x", format!("σ {sigma}"), "forward+backward", ours * 1e3, theirs * 1e3, theirs / ours);
         }
