@@ -169,7 +169,9 @@ pub(super) fn run_card(app: &App, ctx: &Ctx) -> Html {
             Backend::WebGpu => " with WebGPU",
             Backend::Cpu => " on the CPU",
         };
-        format!("Computed in {:.0} ms{on}{decode}.", s.run_ms)
+        // data-alpha names the α scale this result was computed with: tests wait on it, since
+        // the text alone can repeat exactly when a rerun takes the same number of milliseconds.
+        (format!("Computed in {:.0} ms{on}{decode}.", s.run_ms), s.inspection.options.alpha_scale.to_string())
     });
     html! {
         <section class={classes!("card", app.tour_class(Target::Run))} aria-labelledby="run-h">
@@ -197,7 +199,7 @@ pub(super) fn run_card(app: &App, ctx: &Ctx) -> Html {
                     data-testid="alpha" disabled={!has_attention} oninput={on_alpha} />
                 <div class="range-ends" aria-hidden="true"><span>{ "0 = off" }</span><span class="at-one">{ "1 = as trained" }</span><span>{ "3" }</span></div>
             </div>
-            if let Some(t) = timing { <p class="timing">{ t }</p> }
+            if let Some((t, alpha)) = timing { <p class="timing" data-alpha={alpha}>{ t }</p> }
         </section>
     }
 }
