@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Ship a trained model to the page: store its weights small, measure it as stored, list it.
 #
-# Usage: scripts/ship-model.sh RUN_DIR NAME "DESCRIPTION" [DATA]
+# Usage: scripts/ship-model.sh RUN_DIR NAME "DESCRIPTION" DATA
 #   RUN_DIR      a `gattanet train --out` directory (config.json, model.safetensors, metrics.json)
 #   NAME         folder under www/models/ and the name shown in the picker and in links
-#   DATA         the data set for the evaluation [default: /work/scratch/cifar10/cifar10-jpg]
+#   DATA         the data set for the evaluation (CIFAR-10 image folders or binary files)
 # Env: NOISE=0,0.05,0.1  noise levels of the evaluation [default: eval's, 0 to 0.2]
 #
 # Writes www/models/NAME/{config.json, model.safetensors, training.json, eval.json, eval.png}:
@@ -15,8 +15,8 @@
 set -Eeuo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-[ $# -ge 3 ] || { sed -n 2,15p "$0"; exit 2; }
-RUN="$1" NAME="$2" DESC="$3" DATA="${4:-/work/scratch/cifar10/cifar10-jpg}"
+[ $# -ge 4 ] || { sed -n 2,15p "$0"; exit 2; }
+RUN="$1" NAME="$2" DESC="$3" DATA="$4"
 BIN="${GATTANET_BIN:-target/release/gattanet}"
 [ -x "$BIN" ] || cargo build --release --locked --bin gattanet
 OUT="www/models/$NAME"
@@ -24,7 +24,15 @@ OUT="www/models/$NAME"
 rm -rf "$OUT"
 # convert prints "wrote DIR (STORAGE, SIZE MB); ...": keep STORAGE for the picker's description.
 dtype=$("$BIN" convert --model "$RUN" --out "$OUT" --dtype auto | tee /dev/stderr | sed -n 's/^wrote .* (\([a-z0-9]*\), .*/\1/p')
-cp "$RUN/metrics.json" "$OUT/training.json"
+# The run's record, with paths of the machine that trained it shortened to their last component.
+node -e '
+const fs = require("fs"), path = require("path");
+const m = JSON.parse(fs.readFileSync(process.argv[1]));
+const short = (s) => s.split(" ").map((a, i) => (i === 0 || a.startsWith("/") ? path.basename(a) : a)).join(" ");
+m.command_line = short(m.command_line);
+if (m.data.startsWith("/")) m.data = path.basename(m.data);
+fs.writeFileSync(process.argv[2], JSON.stringify(m, null, 2) + "\n");
+' "$RUN/metrics.json" "$OUT/training.json"
 "$BIN" eval --model "$OUT" --data "$DATA" --json "$OUT/eval.json" ${NOISE:+--noise "$NOISE"}
 
 node - "$NAME" "$DESC" "$dtype" <<'EOF'

@@ -5,10 +5,11 @@
 #        scripts/test.sh STAGE...   only those stages (native, wasm, page, e2e, webgpu)
 #
 # Stages (each installs only what it needs, through scripts/setup.sh):
-#   native  cargo test --release --all-targets (debug assertions on for our crate): unit,
+#   native  cargo fmt --check; cargo test --release --all-targets (debug assertions on for
+#           our crate), then cargo clippy -D warnings on the same targets: unit,
 #           integration and CLI tests, and every binary and example compiled natively.
 #   wasm    cargo build --release --lib for wasm32-unknown-unknown: the library must build
-#           for the page (shares its artifacts with the page stage).
+#           for the page (shares its artifacts with the page stage); clippy on the page's code.
 #   page    trunk build --release --offline of the real page (index.html -> dist/), then
 #           checks dist/ has the html and the app's (and worker's) js and wasm; prints their
 #           transfer size (gzip).
@@ -73,6 +74,11 @@ fi
 # ---- stages ---------------------------------------------------------------------------
 
 stage_native() {
+  # Formatting first: it takes a second and names the file (rustfmt.toml holds the style).
+  # rustup's default profile has rustfmt and clippy; a minimal one gets them here.
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+  cargo fmt --check
   # tests/gpu.rs runs the WebGPU engine natively on Mesa's software Vulkan (lavapipe).
   scripts/setup.sh vulkan
   # --release, with debug assertions and overflow checks switched back on for our crate only.
@@ -86,6 +92,8 @@ stage_native() {
   cargo test --locked --release --all-targets \
     --config 'profile.release.package.gattanet.debug-assertions=true' \
     --config 'profile.release.package.gattanet.overflow-checks=true'
+  # Lints on everything compiled natively (the page's code is linted in the wasm stage).
+  cargo clippy --locked --release --all-targets -- -D warnings
 }
 
 stage_wasm() {
@@ -96,6 +104,8 @@ stage_wasm() {
   # `cargo check` for wasm32 took longer than a whole `trunk build --release` from clean
   # (the dev profile builds dependencies at opt-level 3 with debuginfo).
   cargo build --locked --release --lib --target wasm32-unknown-unknown
+  # The page and its worker exist only for wasm32: lint them there.
+  cargo clippy --locked --release --lib --bins --target wasm32-unknown-unknown -- -D warnings
 }
 
 stage_page() {

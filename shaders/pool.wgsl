@@ -1,9 +1,9 @@
-// Pooling: max-pool 3×3 / stride 2 without padding (the toy CNN), and global average pooling
+// Pooling: max-pool k×k (3: the toy CNN, 2: conv groups) / stride 2 without padding, and global average pooling
 // over the positions of each channel (avg_linear head, squeeze-excitation, GAttANet's query pooling).
 
 struct Params {
     c: u32, h: u32, w: u32, hout: u32,
-    wout: u32, y_off: u32, _p0: u32, _p1: u32,
+    wout: u32, y_off: u32, k: u32, _p1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -11,7 +11,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(64)
-fn max_pool_3s2(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
     let nout = p.hout * p.wout;
     let pos = gid.x;
     let c = gid.y;
@@ -22,8 +22,8 @@ fn max_pool_3s2(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ox = pos % p.wout;
     let base = c * p.h * p.w;
     var m = x[base + (oy * 2u) * p.w + ox * 2u];
-    for (var ky = 0u; ky < 3u; ky++) {
-        for (var kx = 0u; kx < 3u; kx++) {
+    for (var ky = 0u; ky < p.k; ky++) {
+        for (var kx = 0u; kx < p.k; kx++) {
             m = max(m, x[base + (oy * 2u + ky) * p.w + ox * 2u + kx]);
         }
     }

@@ -30,6 +30,7 @@ pub use gelu::gelu_erf;
 pub use layer_norm::layer_norm_channels;
 pub use planes::{add_channel_bias, scale_planes, scale_positions};
 
+use crate::model::config::pool_out;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
 /// Borrow a tensor's data as a contiguous f32 slice.
@@ -289,26 +290,24 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, padding: usize, stride: usize) -> Res
 }
 
 // ---------------------------------------------------------------------------------------------
-// Max-pool 3x3, stride 2, no padding
+// Max-pool k×k (k = 2 or 3), stride 2, no padding
 
-fn pool_out(n: usize) -> usize {
-    (n.saturating_sub(3)) / 2 + 1
-}
-
-/// The forward pass remembers, for every output, which of its 9 inputs was the (first) maximum.
-struct MaxPool3s2 {
+/// The forward pass remembers, for every output, which of its k² inputs was the (first) maximum.
+struct MaxPool {
+    k: usize,
     argmax: Mutex<Vec<u8>>,
 }
 
-impl CustomOp1 for MaxPool3s2 {
+impl CustomOp1 for MaxPool {
     fn name(&self) -> &'static str {
-        "max_pool_3s2"
+        "max_pool"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let k = self.k;
         let (b, c, h, w) = l.shape().dims4()?;
         let x = slice(s, l)?;
-        let (ho, wo) = (pool_out(h), pool_out(w));
+        let (ho, wo) = (pool_out(h, k, 2), pool_out(w, k, 2));
         let mut y = output(b * c * ho * wo);
         let mut arg = vec![0u8; b * c * ho * wo];
         let arg_ptr = arg.as_mut_ptr() as usize;
@@ -317,19 +316,19 @@ impl CustomOp1 for MaxPool3s2 {
             // SAFETY: plane p's argmax bytes belong to this block only.
             let am = unsafe { std::slice::from_raw_parts_mut((arg_ptr as *mut u8).add(p * ho * wo), ho * wo) };
             for oy in 0..ho {
-                let rows = [0, 1, 2].map(|dy| &src[(2 * oy + dy) * w..(2 * oy + dy + 1) * w]);
                 for ox in 0..wo {
-                    let (mut m, mut k) = (rows[0][2 * ox], 0u8);
-                    for (dy, row) in rows.iter().enumerate() {
-                        for (dx, &v) in row[2 * ox..2 * ox + 3].iter().enumerate() {
+                    let (mut m, mut arg) = (src[2 * oy * w + 2 * ox], 0u8);
+                    for dy in 0..k {
+                        let row = &src[(2 * oy + dy) * w + 2 * ox..][..k];
+                        for (dx, &v) in row.iter().enumerate() {
                             if v > m {
                                 m = v;
-                                k = (dy * 3 + dx) as u8;
+                                arg = (dy * k + dx) as u8;
                             }
                         }
                     }
                     out[oy * wo + ox] = m;
-                    am[oy * wo + ox] = k;
+                    am[oy * wo + ox] = arg;
                 }
             }
         });
@@ -338,8 +337,9 @@ impl CustomOp1 for MaxPool3s2 {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let k = self.k;
         let (b, c, h, w) = arg.dims4()?;
-        let (ho, wo) = (pool_out(h), pool_out(w));
+        let (ho, wo) = (pool_out(h, k, 2), pool_out(w, k, 2));
         let argmax = self.argmax.lock().expect("argmax lock");
         let dx = with_f32(grad, |g| {
             let mut dx = vec![0f32; b * c * h * w];
@@ -347,8 +347,8 @@ impl CustomOp1 for MaxPool3s2 {
                 let (gp, am) = (&g[p * ho * wo..(p + 1) * ho * wo], &argmax[p * ho * wo..(p + 1) * ho * wo]);
                 for oy in 0..ho {
                     for ox in 0..wo {
-                        let k = am[oy * wo + ox] as usize;
-                        d[(2 * oy + k / 3) * w + 2 * ox + k % 3] += gp[oy * wo + ox];
+                        let a = am[oy * wo + ox] as usize;
+                        d[(2 * oy + a / k) * w + 2 * ox + a % k] += gp[oy * wo + ox];
                     }
                 }
             });
@@ -358,13 +358,18 @@ impl CustomOp1 for MaxPool3s2 {
     }
 }
 
-/// Max-pool 3x3, stride 2, no padding, on (B, C, H, W); differentiable.
-pub fn max_pool_3s2(x: &Tensor) -> Result<Tensor> {
+/// Max-pool k×k (k = 2 or 3), stride 2, no padding, on (B, C, H, W); differentiable.
+pub fn max_pool(x: &Tensor, k: usize) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
-    if h < 3 || w < 3 {
-        bail!("max_pool_3s2: input {:?} smaller than the 3x3 window", x.dims());
+    if !(2..=3).contains(&k) || h < k || w < k {
+        bail!("max_pool: window {k} on input {:?} (windows 2 and 3 fit inside the input)", x.dims());
     }
-    x.contiguous()?.apply_op1(MaxPool3s2 { argmax: Mutex::new(Vec::new()) })
+    x.contiguous()?.apply_op1(MaxPool { k, argmax: Mutex::new(Vec::new()) })
+}
+
+/// Max-pool 3x3, stride 2, no padding (the toy CNN's).
+pub fn max_pool_3s2(x: &Tensor) -> Result<Tensor> {
+    max_pool(x, 3)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -460,14 +465,7 @@ impl CustomOp3 for BatchNormTrain {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        gamma: &Tensor,
-        beta: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<Grads3> {
+    fn bwd(&self, x: &Tensor, gamma: &Tensor, beta: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Grads3> {
         let (b, c, h, w) = x.dims4()?;
         let hw = h * w;
         let n = (b * hw) as f64;

@@ -9,10 +9,10 @@ pub mod preprocess;
 pub mod viz;
 
 pub use error::{Error, Result};
-pub use inspect::{inspect, Aggregation, Inspection, InspectOptions, LayerKind, LayerMaps, Pass, TopClass};
+pub use inspect::{inspect, Aggregation, InspectOptions, Inspection, LayerKind, LayerMaps, Pass, TopClass};
+#[cfg(target_arch = "wasm32")]
+pub mod app;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
-#[cfg(target_arch = "wasm32")]
-pub mod app;

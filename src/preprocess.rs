@@ -4,10 +4,7 @@ use std::io::Cursor;
 
 use image::imageops::{self, FilterType};
 use image::metadata::Orientation;
-use image::{
-    DynamicImage, ImageBuffer, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, Pixel,
-    Primitive, Rgb, RgbImage, Rgba,
-};
+use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, Pixel, Primitive, Rgb, RgbImage, Rgba};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -39,40 +36,22 @@ impl InputSpec {
         if !(1..=MAX_INPUT_SIDE).contains(&h) || !(1..=MAX_INPUT_SIDE).contains(&w) {
             return Err(Error::config(
                 "input.size",
-                format!(
-                    "must be [height, width] with sides from 1 to {MAX_INPUT_SIDE}, got [{h}, {w}]"
-                ),
+                format!("must be [height, width] with sides from 1 to {MAX_INPUT_SIDE}, got [{h}, {w}]"),
             ));
         }
         if self.channels != 1 && self.channels != 3 {
-            return Err(Error::config(
-                "input.channels",
-                format!("must be 1 (grayscale) or 3 (RGB), got {}", self.channels),
-            ));
+            return Err(Error::config("input.channels", format!("must be 1 (grayscale) or 3 (RGB), got {}", self.channels)));
         }
         for (field, values) in [("input.mean", &self.mean), ("input.std", &self.std)] {
             if values.len() != self.channels {
-                return Err(Error::config(
-                    field,
-                    format!(
-                        "needs one value per channel ({}), got {}",
-                        self.channels,
-                        values.len()
-                    ),
-                ));
+                return Err(Error::config(field, format!("needs one value per channel ({}), got {}", self.channels, values.len())));
             }
         }
         if !self.mean.iter().all(|m| m.is_finite()) {
-            return Err(Error::config(
-                "input.mean",
-                format!("values must be finite, got {:?}", self.mean),
-            ));
+            return Err(Error::config("input.mean", format!("values must be finite, got {:?}", self.mean)));
         }
         if !self.std.iter().all(|s| s.is_finite() && *s > 0.0) {
-            return Err(Error::config(
-                "input.std",
-                format!("values must be positive and finite, got {:?}", self.std),
-            ));
+            return Err(Error::config("input.std", format!("values must be positive and finite, got {:?}", self.std)));
         }
         Ok(())
     }
@@ -123,21 +102,14 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage> {
         return Err(Error::image("empty file (0 bytes)"));
     }
     if bytes.len() > MAX_BYTES {
-        return Err(Error::image(format!(
-            "file too large: {:.1} MB (limit {} MB)",
-            bytes.len() as f64 / MIB,
-            MAX_BYTES as f64 / MIB
-        )));
+        return Err(Error::image(format!("file too large: {:.1} MB (limit {} MB)", bytes.len() as f64 / MIB, MAX_BYTES as f64 / MIB)));
     }
     let not_an_image = || Error::image("not an image: the data is not PNG, JPEG, GIF, WebP or BMP");
-    let reader =
-        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| not_an_image())?;
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| not_an_image())?;
     let format = reader.format().ok_or_else(not_an_image)?;
     let Some(&(_, name)) = FORMATS.iter().find(|(f, _)| *f == format) else {
         let found = format.extensions_str().first().copied().unwrap_or("?").to_uppercase();
-        return Err(Error::image(format!(
-            "unsupported image format {found}: use PNG, JPEG, GIF, WebP or BMP"
-        )));
+        return Err(Error::image(format!("unsupported image format {found}: use PNG, JPEG, GIF, WebP or BMP")));
     };
     let fail = |e| decode_error(name, e);
 
@@ -152,9 +124,7 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage> {
     limits.reserve(decoder.total_bytes()).map_err(fail)?;
     decoder.set_limits(limits).map_err(fail)?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(Error::image(
-            "truncated or corrupt JPEG: the data ends before the end-of-image marker",
-        ));
+        return Err(Error::image("truncated or corrupt JPEG: the data ends before the end-of-image marker"));
     }
     // Unreadable EXIF is not worth rejecting the picture for: keep it as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
@@ -178,9 +148,7 @@ fn check_dimensions(width: u32, height: u32) -> Result<()> {
 
 fn decode_error(name: &str, err: ImageError) -> Error {
     match err {
-        ImageError::Limits(_) => {
-            Error::image(format!("{name} image needs too much memory to decode"))
-        }
+        ImageError::Limits(_) => Error::image(format!("{name} image needs too much memory to decode")),
         ImageError::Unsupported(e) => Error::image(format!("unsupported {name} variant: {e}")),
         // The decoder's own reason is more useful than image's "Format error decoding ..." wrapper.
         ImageError::Decoding(e) => match std::error::Error::source(&e) {

@@ -48,7 +48,8 @@ fn inspect_every_backbone_end_to_end() {
     for cfg in common::small_configs() {
         let model = model_dir(tmp.path(), &cfg);
         let out_dir = tmp.path().join(format!("out-{}", cfg.name));
-        let mut args = vec!["inspect", "--model", model.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--passes", "3", "--top-k", "3"];
+        let mut args =
+            vec!["inspect", "--model", model.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--passes", "3", "--top-k", "3"];
         args.extend(images.iter().map(|p| p.to_str().unwrap()));
         let out = gattanet(&args);
         assert!(out.status.success(), "{}: {}", cfg.name, text(&out));
@@ -146,7 +147,16 @@ fn options_change_the_result() {
     }
     assert_ne!(on["passes"][1]["logits"], on["passes"][0]["logits"]);
     // an unknown layer is a clear error
-    let out = gattanet(&["inspect", images[0].to_str().unwrap(), "--model", model.to_str().unwrap(), "--out", tmp.path().to_str().unwrap(), "--alpha", "conv9=1"]);
+    let out = gattanet(&[
+        "inspect",
+        images[0].to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        tmp.path().to_str().unwrap(),
+        "--alpha",
+        "conv9=1",
+    ]);
     assert!(!out.status.success());
     assert!(text(&out).contains("conv9"), "{}", text(&out));
 }
@@ -188,7 +198,14 @@ fn bad_inputs_give_one_clear_line_and_spare_the_rest() {
     assert!(out_dir.join("wide/inspection.json").is_file(), "the good image was not processed");
 
     // a wrong model directory: exit 2 and one line naming it
-    let out = gattanet(&["inspect", images[0].to_str().unwrap(), "--model", tmp.path().join("nomodel").to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    let out = gattanet(&[
+        "inspect",
+        images[0].to_str().unwrap(),
+        "--model",
+        tmp.path().join("nomodel").to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("nomodel"), "{}", text(&out));
     // weights of another config

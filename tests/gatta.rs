@@ -114,7 +114,8 @@ fn cheap_form_equals_explicit_form() {
             }
             // the batch elements really are independent: a different second image changes only row 1
             let mut acts2 = acts.clone();
-            acts2[0] = Tensor::cat(&[acts[0].narrow(0, 0, 1).unwrap(), acts[0].narrow(0, 1, 1).unwrap().affine(2.0, 1.0).unwrap()], 0).unwrap();
+            acts2[0] =
+                Tensor::cat(&[acts[0].narrow(0, 0, 1).unwrap(), acts[0].narrow(0, 1, 1).unwrap().affine(2.0, 1.0).unwrap()], 0).unwrap();
             let q2 = g.global_query(&acts2).unwrap();
             close(&vec(&q2.get(0).unwrap()), &vec(&q.get(0).unwrap()));
             assert!((vec(&q2.get(1).unwrap())[0] - vec(&q.get(1).unwrap())[0]).abs() > 1e-6);

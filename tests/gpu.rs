@@ -9,9 +9,9 @@ mod common;
 use std::cell::RefCell;
 
 use candle_core::Device;
+use common::{random_input, weights};
 use gattanet::gpu::{Backend, DeviceOptions, Engine, GpuError, Preference};
 use gattanet::model::{io, AttentionConfig, BackboneConfig, HeadConfig, ModelConfig, QueryPooling};
-use common::{random_input, weights};
 use gattanet::{inspect, InspectOptions, Inspection};
 
 /// Largest error allowed, relative to the largest magnitude of the vector compared.
@@ -140,9 +140,8 @@ fn config(name: &str) -> ModelConfig {
 
 #[test]
 fn adapter_is_available() {
-    let summary = pollster::block_on(gattanet::gpu::probe_adapter(&device_options())).unwrap_or_else(|e| {
-        panic!("no Vulkan adapter: {e}\ninstall Mesa's lavapipe: `apt-get install -y mesa-vulkan-drivers`")
-    });
+    let summary = pollster::block_on(gattanet::gpu::probe_adapter(&device_options()))
+        .unwrap_or_else(|e| panic!("no Vulkan adapter: {e}\ninstall Mesa's lavapipe: `apt-get install -y mesa-vulkan-drivers`"));
     println!("adapter: {summary} software={} timestamps={}", summary.software, summary.timestamps);
 }
 
@@ -154,7 +153,14 @@ fn parity_toy() {
     let mut cfg = config("toy");
     cfg.name = "toy-flat-bounded".into();
     cfg.input.size = [11, 13];
-    cfg.attention = Some(AttentionConfig { dim: 5, passes: 3, pooling: QueryPooling::Flat, bounded: true, scale_by_sqrt_d: true, ..Default::default() });
+    cfg.attention = Some(AttentionConfig {
+        dim: 5,
+        passes: 3,
+        pooling: QueryPooling::Flat,
+        bounded: true,
+        scale_by_sqrt_d: true,
+        ..Default::default()
+    });
     parity(&cfg, 3);
     report("toy");
 }
@@ -195,6 +201,22 @@ fn parity_patchconv() {
 }
 
 #[test]
+fn parity_conv_groups() {
+    parity(&config("conv-groups"), 21);
+    parity(&without_attention(config("conv-groups")), 22);
+    // odd sizes (the 2x2 pools drop an edge), no residual blocks, three groups, avg_linear head,
+    // flat pooling, bounded gain, T = 3
+    let mut cfg = config("conv-groups");
+    cfg.name = "conv-groups-odd".into();
+    cfg.input.size = [13, 11];
+    cfg.backbone = BackboneConfig::ConvGroups { whitening: 2, widths: vec![4, 6, 5], blocks: 0 };
+    cfg.head = HeadConfig::AvgLinear;
+    cfg.attention = Some(AttentionConfig { dim: 3, passes: 3, pooling: QueryPooling::Flat, bounded: true, ..Default::default() });
+    parity(&cfg, 23);
+    report("conv-groups");
+}
+
+#[test]
 fn parity_class_attention_heads() {
     // ResNet trunk with class attention on a subset of layers, T = 3 configured
     parity(&config("resnet-ca"), 11);
@@ -229,7 +251,8 @@ fn bad_inputs_and_options_are_errors() {
     assert!(matches!(err, GpuError::Model(gattanet::Error::Image(_))), "{err}");
     let err = pollster::block_on(gpu.inspect(&x, &InspectOptions { passes: Some(0), ..Default::default() })).unwrap_err();
     assert!(err.to_string().contains("passes"), "{err}");
-    let err = pollster::block_on(gpu.inspect(&x, &InspectOptions { alpha_overrides: vec![("nope".into(), 1.0)], ..Default::default() })).unwrap_err();
+    let err = pollster::block_on(gpu.inspect(&x, &InspectOptions { alpha_overrides: vec![("nope".into(), 1.0)], ..Default::default() }))
+        .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
     // A non-finite α would turn every probability into NaN: refused, as on the CPU.
     let layer = config("toy").attention_sites()[0].name.clone();
@@ -316,7 +339,16 @@ fn buffers_over_the_device_limits_are_typed_errors() {
         other => panic!("expected LimitsExceeded, got {other:?}"),
     }
     // the same through Auto: the CPU takes over and says why
-    let backend = pollster::block_on(Backend::load_with(&cfg, &bytes, Preference::Auto, DeviceOptions { limits: Some(wgpu::Limits { max_storage_buffer_binding_size: 256, ..wgpu::Limits::default() }), ..device_options() })).unwrap();
+    let backend = pollster::block_on(Backend::load_with(
+        &cfg,
+        &bytes,
+        Preference::Auto,
+        DeviceOptions {
+            limits: Some(wgpu::Limits { max_storage_buffer_binding_size: 256, ..wgpu::Limits::default() }),
+            ..device_options()
+        },
+    ))
+    .unwrap();
     if let Backend::Cpu { reason, .. } = &backend {
         assert!(reason.contains("allows at most 256"), "{reason}");
     } else {

@@ -76,7 +76,12 @@ fn conv2d_refuses_mismatched_shapes() {
 fn pool_reference(x: &Tensor) -> Tensor {
     let (_, _, h, w) = x.dims4().unwrap();
     let max3 = |t: &Tensor, dim: usize, n: usize| {
-        t.narrow(dim, 0, n - 2).unwrap().maximum(&t.narrow(dim, 1, n - 2).unwrap()).unwrap().maximum(&t.narrow(dim, 2, n - 2).unwrap()).unwrap()
+        t.narrow(dim, 0, n - 2)
+            .unwrap()
+            .maximum(&t.narrow(dim, 1, n - 2).unwrap())
+            .unwrap()
+            .maximum(&t.narrow(dim, 2, n - 2).unwrap())
+            .unwrap()
     };
     let m = max3(&max3(x, 2, h), 3, w);
     let idx = |n: usize| Tensor::arange_step(0u32, 2 * ((n - 3) / 2 + 1) as u32, 2, &Device::Cpu).unwrap();
@@ -95,7 +100,17 @@ fn max_pool_matches_the_composed_form() {
         assert_eq!(maxdiff(&got, &x.as_tensor().max_pool2d_with_stride(3, 2).unwrap()), 0.0);
         let g = probe(want.dims(), 6);
         // Distinct values: no ties, so the gradients agree exactly.
-        let distinct = Var::from_tensor(&Tensor::arange(0f32, (6 * h * w) as f32, &Device::Cpu).unwrap().reshape((2, 3, h, w)).unwrap().affine(-0.37, 0.0).unwrap().sin().unwrap()).unwrap();
+        let distinct = Var::from_tensor(
+            &Tensor::arange(0f32, (6 * h * w) as f32, &Device::Cpu)
+                .unwrap()
+                .reshape((2, 3, h, w))
+                .unwrap()
+                .affine(-0.37, 0.0)
+                .unwrap()
+                .sin()
+                .unwrap(),
+        )
+        .unwrap();
         let a = (kernels::max_pool_3s2(distinct.as_tensor()).unwrap() * &g).unwrap().sum_all().unwrap().backward().unwrap();
         let b = (pool_reference(distinct.as_tensor()) * &g).unwrap().sum_all().unwrap().backward().unwrap();
         assert!(maxdiff(a.get(distinct.as_tensor()).unwrap(), b.get(distinct.as_tensor()).unwrap()) < 1e-6, "{h}x{w}");
@@ -106,6 +121,39 @@ fn max_pool_matches_the_composed_form() {
     let d: Vec<f32> = g.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     assert_eq!(d.iter().sum::<f32>(), 4.0);
     assert_eq!((d[0], d[2], d[10], d[12]), (1.0, 1.0, 1.0, 1.0));
+}
+
+#[test]
+fn max_pool_2x2_matches_candle_forward_and_backward() {
+    // candle has a backward for pools whose window equals the stride: the reference here.
+    for (h, w) in [(2, 2), (8, 8), (9, 7), (32, 32)] {
+        let x = Var::from_tensor(
+            &Tensor::arange(0f32, (6 * h * w) as f32, &Device::Cpu)
+                .unwrap()
+                .reshape((2, 3, h, w))
+                .unwrap()
+                .affine(-0.37, 0.0)
+                .unwrap()
+                .sin()
+                .unwrap(),
+        )
+        .unwrap();
+        let got = kernels::max_pool(x.as_tensor(), 2).unwrap();
+        let want = x.as_tensor().max_pool2d(2).unwrap();
+        assert_eq!(got.dims(), &[2, 3, h / 2, w / 2]);
+        assert_eq!(maxdiff(&got, &want), 0.0);
+        let g = probe(want.dims(), 4);
+        let a = (got * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        let b = (want * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(maxdiff(a.get(x.as_tensor()).unwrap(), b.get(x.as_tensor()).unwrap()) < 1e-6, "{h}x{w}");
+    }
+    // A hand case: each 2x2 window's gradient goes to its maximum only.
+    let x = Var::from_tensor(&Tensor::new(&[[[[1f32, 5.], [3., 2.]]]], &Device::Cpu).unwrap()).unwrap();
+    let y = kernels::max_pool(x.as_tensor(), 2).unwrap();
+    assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![5.0]);
+    let d = y.affine(3.0, 0.0).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(d.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![0.0, 3.0, 0.0, 0.0]);
+    assert!(kernels::max_pool(x.as_tensor(), 4).is_err());
 }
 
 #[test]
@@ -138,7 +186,6 @@ fn batch_norm_matches_the_composed_form() {
         }
     }
 }
-
 
 #[test]
 fn batch_norm_relu_matches_batch_norm_then_relu() {
@@ -214,7 +261,12 @@ fn depthwise_conv_matches_candles_grouped_conv() {
         let x = var(&[b, c, h, w], 41);
         let wt = var(&[c, 1, 3, 3], 42);
         let bias = var(&[c], 43);
-        let want = x.as_tensor().conv2d(wt.as_tensor(), 1, 1, 1, c).unwrap().broadcast_add(&bias.as_tensor().reshape((1, c, 1, 1)).unwrap()).unwrap();
+        let want = x
+            .as_tensor()
+            .conv2d(wt.as_tensor(), 1, 1, 1, c)
+            .unwrap()
+            .broadcast_add(&bias.as_tensor().reshape((1, c, 1, 1)).unwrap())
+            .unwrap();
         let got = kernels::depthwise3(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap();
         let case = format!("{:?}", (b, c, h, w));
         assert!(maxdiff(&got, &want) < 1e-5 * scale(&want), "{case}: values differ by {}", maxdiff(&got, &want));

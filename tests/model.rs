@@ -47,8 +47,11 @@ fn alpha_zero_is_the_plain_backbone_for_every_backbone() {
         let ts = random_tensors(&cfg);
         let mut plain_cfg = cfg.clone();
         plain_cfg.attention = None;
-        let plain_ts: HashMap<_, _> =
-            ts.iter().filter(|(k, _)| !k.starts_with("gatta.") && !k.contains("stats1") && !k.contains("stats2")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let plain_ts: HashMap<_, _> = ts
+            .iter()
+            .filter(|(k, _)| !k.starts_with("gatta.") && !k.contains("stats1") && !k.contains("stats2"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let bytes = io::to_safetensors(&plain_ts, io::Storage::F32).unwrap();
         let plain = io::from_bytes(&plain_cfg, &bytes, &Device::Cpu).unwrap();
         let bytes = io::to_safetensors(&ts, io::Storage::F32).unwrap();
@@ -240,11 +243,19 @@ fn config_errors_name_the_field() {
     use gattanet::model::{BackboneConfig, HeadConfig};
     let absurd = [
         (BackboneConfig::Toy { channels: [200_000, 200_000, 8] }, HeadConfig::AvgLinear, "backbone.channels"),
-        (BackboneConfig::Resnet { depth: 8, width: 4_611_686_018_427_387_905 }, HeadConfig::ClassAttention { heads: 4, mlp_ratio: 2, init_scale: 0.1 }, "backbone.width"),
+        (
+            BackboneConfig::Resnet { depth: 8, width: 4_611_686_018_427_387_905 },
+            HeadConfig::ClassAttention { heads: 4, mlp_ratio: 2, init_scale: 0.1 },
+            "backbone.width",
+        ),
         (BackboneConfig::Resnet { depth: 600_000_002, width: 4 }, HeadConfig::AvgLinear, "backbone.depth"),
         // each size allowed, together too many weights (~4 G)
         (BackboneConfig::Resnet { depth: 302, width: 1024 }, HeadConfig::AvgLinear, "M weights"),
-        (BackboneConfig::Patchconv { dim: 64, depth: 2, stem_stride: 2, init_scale: 0.1, se_ratio: 0.25 }, HeadConfig::ClassAttention { heads: 4, mlp_ratio: 1 << 40, init_scale: 0.1 }, "head.mlp_ratio"),
+        (
+            BackboneConfig::Patchconv { dim: 64, depth: 2, stem_stride: 2, init_scale: 0.1, se_ratio: 0.25 },
+            HeadConfig::ClassAttention { heads: 4, mlp_ratio: 1 << 40, init_scale: 0.1 },
+            "head.mlp_ratio",
+        ),
     ];
     for (backbone, head, needle) in absurd {
         let mut cfg = common::small_configs().remove(0);

@@ -2,9 +2,7 @@
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-use gattanet::preprocess::{
-    decode, normalize_rgb, prepare, preprocess, Crop, InputSpec, MAX_BYTES,
-};
+use gattanet::preprocess::{decode, normalize_rgb, prepare, preprocess, Crop, InputSpec, MAX_BYTES};
 use gattanet::Error;
 use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, Rgb, RgbImage, Rgba, RgbaImage};
 
@@ -135,9 +133,7 @@ fn absurd_header_size_fails_fast() {
 #[test]
 fn every_supported_format_decodes() {
     let img = DynamicImage::ImageRgb8(noise(24, 16, 3));
-    for format in
-        [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::WebP, ImageFormat::Bmp]
-    {
+    for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::WebP, ImageFormat::Bmp] {
         let decoded = decode(&encode(&img, format)).unwrap_or_else(|e| panic!("{format:?}: {e}"));
         assert_eq!((decoded.width(), decoded.height()), (24, 16), "{format:?}");
     }
@@ -146,9 +142,7 @@ fn every_supported_format_decodes() {
 #[test]
 fn grayscale_png_gives_three_identical_channels() {
     let gray = ImageBuffer::from_fn(8, 8, |x, y| Luma([(x * 30 + y) as u8]));
-    let p =
-        preprocess(&encode(&DynamicImage::ImageLuma8(gray.clone()), ImageFormat::Png), &spec(8, 8))
-            .unwrap();
+    let p = preprocess(&encode(&DynamicImage::ImageLuma8(gray.clone()), ImageFormat::Png), &spec(8, 8)).unwrap();
     for (x, y, px) in p.view.enumerate_pixels() {
         assert_eq!(px.0, [gray.get_pixel(x, y)[0]; 3]);
     }
@@ -158,8 +152,7 @@ fn grayscale_png_gives_three_identical_channels() {
 
 #[test]
 fn grayscale_model_sees_luma_replicated() {
-    let img =
-        RgbImage::from_fn(4, 4, |x, _| if x < 2 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) });
+    let img = RgbImage::from_fn(4, 4, |x, _| if x < 2 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) });
     let gray_spec = InputSpec { size: [4, 4], channels: 1, mean: vec![0.0], std: vec![1.0] };
     let p = prepare(&DynamicImage::ImageRgb8(img), &gray_spec).unwrap();
     assert_eq!(p.input.len(), 16);
@@ -187,9 +180,8 @@ fn transparency_is_composited_over_white() {
 #[test]
 fn sixteen_bit_png_matches_eight_bit() {
     let rgb8 = noise(16, 16, 4);
-    let rgb16: ImageBuffer<Rgb<u16>, Vec<u16>> = ImageBuffer::from_fn(16, 16, |x, y| {
-        Rgb(rgb8.get_pixel(x, y).0.map(|v| u16::from(v) * 257))
-    });
+    let rgb16: ImageBuffer<Rgb<u16>, Vec<u16>> =
+        ImageBuffer::from_fn(16, 16, |x, y| Rgb(rgb8.get_pixel(x, y).0.map(|v| u16::from(v) * 257)));
     let decoded16 = decode(&encode(&DynamicImage::ImageRgb16(rgb16), ImageFormat::Png)).unwrap();
     assert!(matches!(decoded16, DynamicImage::ImageRgb16(_)));
     let s = spec(8, 8);
@@ -202,13 +194,7 @@ fn sixteen_bit_png_matches_eight_bit() {
 
 #[test]
 fn float_image_is_clamped_and_converted() {
-    let img = ImageBuffer::from_fn(2, 1, |x, _| {
-        if x == 0 {
-            Rgb([2.0f32, -1.0, 0.5])
-        } else {
-            Rgb([f32::NAN, 0.0, 1.0])
-        }
-    });
+    let img = ImageBuffer::from_fn(2, 1, |x, _| if x == 0 { Rgb([2.0f32, -1.0, 0.5]) } else { Rgb([f32::NAN, 0.0, 1.0]) });
     let p = prepare(&DynamicImage::ImageRgb32F(img), &spec(1, 2)).unwrap();
     assert_eq!(p.view.get_pixel(0, 0).0, [255, 0, 128]);
     assert_eq!(p.view.get_pixel(1, 0).0, [0, 0, 255]);
@@ -218,16 +204,8 @@ fn float_image_is_clamped_and_converted() {
 fn wide_image_is_centre_cropped() {
     // 128×64: left and right quarters red, middle half blue. The shorter side (64) scales to
     // 32, so the image becomes 64×32 and the centre 32 columns, all blue, remain.
-    let red_blue = RgbImage::from_fn(128, 64, |x, _| {
-        if (32..96).contains(&x) {
-            Rgb([0, 0, 255])
-        } else {
-            Rgb([255, 0, 0])
-        }
-    });
-    let p =
-        preprocess(&encode(&DynamicImage::ImageRgb8(red_blue), ImageFormat::Png), &spec(32, 32))
-            .unwrap();
+    let red_blue = RgbImage::from_fn(128, 64, |x, _| if (32..96).contains(&x) { Rgb([0, 0, 255]) } else { Rgb([255, 0, 0]) });
+    let p = preprocess(&encode(&DynamicImage::ImageRgb8(red_blue), ImageFormat::Png), &spec(32, 32)).unwrap();
     assert_eq!(p.original_size, (128, 64));
     assert_eq!(p.crop, Crop { x: 32, y: 0, width: 64, height: 64 });
     assert_eq!((p.view.width(), p.view.height()), (32, 32));
@@ -239,13 +217,7 @@ fn wide_image_is_centre_cropped() {
 #[test]
 fn tall_image_and_non_square_model_crop_geometry() {
     // 40×100 into a square model: keep the middle 40 rows.
-    let tall = RgbImage::from_fn(40, 100, |_, y| {
-        if (30..70).contains(&y) {
-            Rgb([0, 255, 0])
-        } else {
-            Rgb([0, 0, 0])
-        }
-    });
+    let tall = RgbImage::from_fn(40, 100, |_, y| if (30..70).contains(&y) { Rgb([0, 255, 0]) } else { Rgb([0, 0, 0]) });
     let p = prepare(&DynamicImage::ImageRgb8(tall), &spec(20, 20)).unwrap();
     assert_eq!(p.crop, Crop { x: 0, y: 30, width: 40, height: 40 });
     assert!(p.view.pixels().all(|px| px.0 == [0, 255, 0]));
@@ -259,14 +231,8 @@ fn tall_image_and_non_square_model_crop_geometry() {
 
 #[test]
 fn normalisation_is_exact_and_chw() {
-    let img =
-        RgbImage::from_fn(2, 1, |x, _| if x == 0 { Rgb([0, 51, 255]) } else { Rgb([255, 102, 0]) });
-    let s = InputSpec {
-        size: [1, 2],
-        channels: 3,
-        mean: vec![0.5, 0.25, 0.0],
-        std: vec![0.25, 0.5, 1.0],
-    };
+    let img = RgbImage::from_fn(2, 1, |x, _| if x == 0 { Rgb([0, 51, 255]) } else { Rgb([255, 102, 0]) });
+    let s = InputSpec { size: [1, 2], channels: 3, mean: vec![0.5, 0.25, 0.0], std: vec![0.25, 0.5, 1.0] };
     let expected = [-2.0, 2.0, -0.1, 0.3, 1.0, 0.0];
     let got = normalize_rgb(&img, &s);
     assert_eq!(got.len(), 6);
@@ -300,13 +266,7 @@ fn jpeg_with_orientation(img: &RgbImage, orientation: u16) -> Vec<u8> {
 #[test]
 fn exif_orientation_is_applied() {
     // 32×16, red 8×8 block in the top-left corner, white elsewhere.
-    let img = RgbImage::from_fn(32, 16, |x, y| {
-        if x < 8 && y < 8 {
-            Rgb([255, 0, 0])
-        } else {
-            Rgb([255, 255, 255])
-        }
-    });
+    let img = RgbImage::from_fn(32, 16, |x, y| if x < 8 && y < 8 { Rgb([255, 0, 0]) } else { Rgb([255, 255, 255]) });
     let is_red = |p: Rgba<u8>| p[0] > 200 && p[1] < 60 && p[2] < 60;
     use image::GenericImageView;
 
@@ -327,12 +287,7 @@ fn exif_orientation_is_applied() {
 
 #[test]
 fn arbitrary_bytes_never_panic() {
-    let png = encode(
-        &DynamicImage::ImageRgba8(RgbaImage::from_fn(16, 16, |x, y| {
-            Rgba([x as u8, y as u8, 0, 200])
-        })),
-        ImageFormat::Png,
-    );
+    let png = encode(&DynamicImage::ImageRgba8(RgbaImage::from_fn(16, 16, |x, y| Rgba([x as u8, y as u8, 0, 200]))), ImageFormat::Png);
     let jpeg = encode(&DynamicImage::ImageRgb8(noise(16, 16, 6)), ImageFormat::Jpeg);
     let gif = encode(&DynamicImage::ImageRgb8(noise(16, 16, 7)), ImageFormat::Gif);
     let webp = encode(&DynamicImage::ImageRgba8(RgbaImage::new(16, 16)), ImageFormat::WebP);
@@ -394,10 +349,8 @@ fn input_spec_validation_names_the_field() {
 
 #[test]
 fn input_spec_json_defaults_to_rgb() {
-    let s: InputSpec = serde_json::from_str(
-        r#"{"size": [32, 32], "mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]}"#,
-    )
-    .unwrap();
+    let s: InputSpec =
+        serde_json::from_str(r#"{"size": [32, 32], "mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]}"#).unwrap();
     assert_eq!(s.channels, 3);
     assert_eq!(s.size, [32, 32]);
     assert!(s.validate().is_ok());

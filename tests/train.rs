@@ -216,9 +216,8 @@ fn cifar10_binary_loader() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cifar-10-batches-bin"); // found one level down
     std::fs::create_dir_all(&dir).unwrap();
-    let batch = |labels: &[u8], first: usize| -> Vec<u8> {
-        labels.iter().enumerate().flat_map(|(i, &l)| cifar_record(&[l], first + i)).collect()
-    };
+    let batch =
+        |labels: &[u8], first: usize| -> Vec<u8> { labels.iter().enumerate().flat_map(|(i, &l)| cifar_record(&[l], first + i)).collect() };
     std::fs::write(dir.join("data_batch_1.bin"), batch(&[3, 1, 4], 0)).unwrap();
     std::fs::write(dir.join("data_batch_2.bin"), batch(&[1, 5], 3)).unwrap();
     std::fs::write(dir.join("test_batch.bin"), batch(&[9, 2], 100)).unwrap();
@@ -442,7 +441,15 @@ fn adamw_matches_the_formula() {
 
 #[test]
 fn weight_decay_only_on_conv_linear_weights_keys_and_queries() {
-    for name in ["backbone.conv1.conv.weight", "head.fc1.weight", "gatta.conv2.key", "gatta.logits.query", "backbone.blocks.0.dwconv.weight", "head.q.weight", "backbone.stem.0.weight"] {
+    for name in [
+        "backbone.conv1.conv.weight",
+        "head.fc1.weight",
+        "gatta.conv2.key",
+        "gatta.logits.query",
+        "backbone.blocks.0.dwconv.weight",
+        "head.q.weight",
+        "backbone.stem.0.weight",
+    ] {
         assert!(decays(name), "{name}");
     }
     for name in [
@@ -470,7 +477,9 @@ fn weight_decay_only_on_conv_linear_weights_keys_and_queries() {
         assert!(stats > 0 || cfg.name == "patchconv");
         assert_eq!(opt.params.len(), all.len() - stats, "{}", cfg.name);
         for p in &opt.params {
-            let expect = (p.name.ends_with(".weight") && !p.name.contains("bn.") && !p.name.contains("norm")) || p.name.ends_with(".key") || p.name.ends_with(".query");
+            let expect = (p.name.ends_with(".weight") && !p.name.contains("bn.") && !p.name.contains("norm"))
+                || p.name.ends_with(".key")
+                || p.name.ends_with(".query");
             assert_eq!(p.decay, expect, "{}", p.name);
         }
     }
@@ -814,7 +823,8 @@ fn cli_train_eval_inspect() {
     std::fs::write(&cfg_path, cfg.to_json()).unwrap();
     let out_dir = tmp.path().join("model");
     let train = |extra: &[&str]| {
-        let mut args = vec!["train", "--config", s(&cfg_path), "--data", s(&data), "--out", s(&out_dir), "--batch", "8", "--limit", "16", "--quiet"];
+        let mut args =
+            vec!["train", "--config", s(&cfg_path), "--data", s(&data), "--out", s(&out_dir), "--batch", "8", "--limit", "16", "--quiet"];
         args.extend_from_slice(extra);
         gattanet(&args)
     };
@@ -904,8 +914,34 @@ fn cli_train_eval_inspect() {
     for (args, needle) in [
         (vec!["eval", "--model", s(&out_dir), "--data", s(&data), "--passes", "0"], "--passes must be in 1..=16"),
         (vec!["eval", "--model", s(&out_dir), "--data", s(&data), "--passes", "18446744073709551615"], "--passes must be in 1..=16"),
-        (vec!["train", "--config", s(&cfg_path), "--data", s(&data), "--out", s(&tmp.path().join("cut")), "--cutout", "18446744073709551615"], "--cutout"),
-        (vec!["train", "--config", s(&cfg_path), "--data", s(&data), "--out", s(&tmp.path().join("ep")), "--epochs", "18446744073709551615"], "--epochs"),
+        (
+            vec![
+                "train",
+                "--config",
+                s(&cfg_path),
+                "--data",
+                s(&data),
+                "--out",
+                s(&tmp.path().join("cut")),
+                "--cutout",
+                "18446744073709551615",
+            ],
+            "--cutout",
+        ),
+        (
+            vec![
+                "train",
+                "--config",
+                s(&cfg_path),
+                "--data",
+                s(&data),
+                "--out",
+                s(&tmp.path().join("ep")),
+                "--epochs",
+                "18446744073709551615",
+            ],
+            "--epochs",
+        ),
     ] {
         let out = gattanet(&args);
         assert!(!out.status.success() && text(&out).contains(needle) && !text(&out).contains("panicked"), "{:?}: {}", args, text(&out));
@@ -932,7 +968,9 @@ fn train_step_updates_weights_and_both_passes_statistics() {
         let (a, b) = (&before[name], &after[name]);
         (a - b).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0
     };
-    for name in ["backbone.conv1.conv.weight", "head.fc2.bias", "gatta.conv2.key", "backbone.conv1.bn.stats0.mean", "backbone.conv1.bn.stats1.var"] {
+    for name in
+        ["backbone.conv1.conv.weight", "head.fc2.bias", "gatta.conv2.key", "backbone.conv1.bn.stats0.mean", "backbone.conv1.bn.stats1.var"]
+    {
         assert!(changed(name), "{name} did not change");
     }
 }

@@ -7,13 +7,7 @@ use image::{Rgb, RgbImage};
 // ---------- fixtures ----------
 
 fn layer(name: &str, kind: LayerKind, shape: &[usize], agreement: &[f32]) -> LayerMaps {
-    LayerMaps {
-        name: name.into(),
-        kind,
-        shape: shape.to_vec(),
-        agreement: agreement.to_vec(),
-        gain: vec![1.0; agreement.len()],
-    }
+    LayerMaps { name: name.into(), kind, shape: shape.to_vec(), agreement: agreement.to_vec(), gain: vec![1.0; agreement.len()] }
 }
 
 fn top(classes: &[String], probs: &[f32]) -> Vec<TopClass> {
@@ -55,18 +49,8 @@ fn inspection() -> Inspection {
             LayerAlpha { name: "conv1".into(), learned: 0.2, used: -0.1 },
         ],
         passes: vec![
-            pass(
-                0,
-                [&[0.5, -1.0, 0.2, 0.0], &[-3.0, 2.0], &[10.0, -1.0, 0.0]],
-                [0.2, 0.5, 0.3],
-                [&[0.3, 0.1], &[0.5, 0.2]],
-            ),
-            pass(
-                1,
-                [&[4.0, 0.0, 0.0, -2.0], &[1.0, -6.0], &[-7.0, 1.0, 2.0]],
-                [0.1, 0.7, 0.2],
-                [&[0.4, 0.2], &[0.1, 0.6]],
-            ),
+            pass(0, [&[0.5, -1.0, 0.2, 0.0], &[-3.0, 2.0], &[10.0, -1.0, 0.0]], [0.2, 0.5, 0.3], [&[0.3, 0.1], &[0.5, 0.2]]),
+            pass(1, [&[4.0, 0.0, 0.0, -2.0], &[1.0, -6.0], &[-7.0, 1.0, 2.0]], [0.1, 0.7, 0.2], [&[0.4, 0.2], &[0.1, 0.6]]),
         ],
     }
 }
@@ -419,7 +403,10 @@ fn noise_curve_png_draws_one_line_per_model_and_a_band_where_runs_differ() {
     let series = vec![
         NoiseSeries { name: "baseline".into(), points: one(&[(0.0, 0.9), (0.05, 0.85), (0.1, 0.7), (0.2, 0.4)]) },
         // three seeds: mean with the worst and best run
-        NoiseSeries { name: "GAttANet (3 runs)".into(), points: vec![band(0.05, 0.88, 0.8, 0.95), band(0.1, 0.8, 0.7, 0.9), band(0.2, 0.55, 0.4, 0.7)] },
+        NoiseSeries {
+            name: "GAttANet (3 runs)".into(),
+            points: vec![band(0.05, 0.88, 0.8, 0.95), band(0.1, 0.8, 0.7, 0.9), band(0.2, 0.55, 0.4, 0.7)],
+        },
     ];
     let img = decode(&noise_curve_png(&series));
     assert_eq!(img.dimensions(), (1100, 650));

@@ -43,9 +43,7 @@ impl Bridge {
 
     pub fn send(&self, request: &Request, bytes: Option<&[u8]>) -> Result<(), String> {
         let (msg, transfer) = encode(request, bytes)?;
-        self.worker
-            .post_message_with_transfer(&msg, &transfer)
-            .map_err(|e| format!("cannot talk to the worker: {}", js_text(&e)))
+        self.worker.post_message_with_transfer(&msg, &transfer).map_err(|e| format!("cannot talk to the worker: {}", js_text(&e)))
     }
 }
 

@@ -6,8 +6,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    Blob, BlobPropertyBag, CanvasRenderingContext2d, HtmlAnchorElement, HtmlCanvasElement, HtmlVideoElement, ImageData,
-    MediaStream, MediaStreamConstraints, Url,
+    Blob, BlobPropertyBag, CanvasRenderingContext2d, HtmlAnchorElement, HtmlCanvasElement, HtmlVideoElement, ImageData, MediaStream,
+    MediaStreamConstraints, Url,
 };
 
 use super::bridge::js_text;
@@ -21,19 +21,12 @@ fn document() -> Result<web_sys::Document, String> {
 }
 
 fn canvas(w: u32, h: u32) -> Result<(HtmlCanvasElement, CanvasRenderingContext2d), String> {
-    let canvas: HtmlCanvasElement = document()?
-        .create_element("canvas")
-        .map_err(|e| js_text(&e))?
-        .dyn_into()
-        .map_err(|_| "no canvas".to_string())?;
+    let canvas: HtmlCanvasElement =
+        document()?.create_element("canvas").map_err(|e| js_text(&e))?.dyn_into().map_err(|_| "no canvas".to_string())?;
     canvas.set_width(w);
     canvas.set_height(h);
-    let ctx: CanvasRenderingContext2d = canvas
-        .get_context("2d")
-        .map_err(|e| js_text(&e))?
-        .ok_or("no 2d context")?
-        .dyn_into()
-        .map_err(|_| "no 2d context".to_string())?;
+    let ctx: CanvasRenderingContext2d =
+        canvas.get_context("2d").map_err(|e| js_text(&e))?.ok_or("no 2d context")?.dyn_into().map_err(|_| "no 2d context".to_string())?;
     Ok((canvas, ctx))
 }
 
@@ -47,8 +40,7 @@ fn put(ctx: &CanvasRenderingContext2d, img: &RgbImage, x: f64, y: f64) -> Result
 }
 
 fn download(href: &str, filename: &str) -> Result<(), String> {
-    let a: HtmlAnchorElement =
-        document()?.create_element("a").map_err(|e| js_text(&e))?.dyn_into().map_err(|_| "no anchor".to_string())?;
+    let a: HtmlAnchorElement = document()?.create_element("a").map_err(|e| js_text(&e))?.dyn_into().map_err(|_| "no anchor".to_string())?;
     a.set_href(href);
     a.set_download(filename);
     a.click();
@@ -112,11 +104,8 @@ pub fn figure_png(shown: &Shown, view: &ViewOpts) -> Result<(), String> {
     let normal = "16px system-ui, sans-serif";
     text(&format!("GAttANet Explorer — {}", insp.model), 16.0, 34.0, bold, "#111");
     text(&format!("Image: {}", shown.image.name()), 16.0, 62.0, normal, "#333");
-    let preds: Vec<String> = insp
-        .passes
-        .iter()
-        .filter_map(|p| p.top.first().map(|t| format!("pass {}: {} {:.0}%", p.index, t.class, t.p * 100.0)))
-        .collect();
+    let preds: Vec<String> =
+        insp.passes.iter().filter_map(|p| p.top.first().map(|t| format!("pass {}: {} {:.0}%", p.index, t.class, t.p * 100.0))).collect();
     text(&format!("Top class per pass — {}", preds.join(" · ")), 16.0, 86.0, normal, "#333");
     if !insp.alphas.is_empty() {
         for (k, line) in alpha_lines.iter().enumerate() {
@@ -268,10 +257,8 @@ pub async fn copy_link() -> Result<(), String> {
     if clipboard.is_undefined() {
         return Err("no clipboard".into());
     }
-    let write: js_sys::Function = Reflect::get(&clipboard, &"writeText".into())
-        .map_err(|e| js_text(&e))?
-        .dyn_into()
-        .map_err(|_| "no writeText".to_string())?;
+    let write: js_sys::Function =
+        Reflect::get(&clipboard, &"writeText".into()).map_err(|e| js_text(&e))?.dyn_into().map_err(|_| "no writeText".to_string())?;
     let promise: js_sys::Promise =
         write.call1(&clipboard, &JsValue::from_str(&href)).map_err(|e| js_text(&e))?.dyn_into().map_err(|_| "no promise".to_string())?;
     JsFuture::from(promise).await.map(|_| ()).map_err(|e| js_text(&e))

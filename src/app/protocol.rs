@@ -46,12 +46,23 @@ pub enum Reply {
     Ready,
     /// `engine` is where the model runs; `notice` is set when that is not what was explicitly
     /// asked for (`?backend=webgpu` without a usable GPU), for a visible message.
-    ModelLoaded { seq: u32, name: String, ms: f64, engine: Engine, notice: Option<String> },
+    ModelLoaded {
+        seq: u32,
+        name: String,
+        ms: f64,
+        engine: Engine,
+        notice: Option<String>,
+    },
     /// The answer to `Probe`: the engine a model would get.
-    Probed { engine: Engine },
+    Probed {
+        engine: Engine,
+    },
     /// The engine changed under a loaded model: the GPU device was lost or failed, and the worker
     /// recreated it or moved to the CPU. `message` says what happened.
-    EngineChanged { engine: Engine, message: String },
+    EngineChanged {
+        engine: Engine,
+        message: String,
+    },
     /// `bytes` holds the model's view of the image: RGB8, `view[0]` × `view[1]` (width, height).
     Inspected {
         seq: u32,
@@ -66,11 +77,19 @@ pub enum Reply {
         /// The engine that computed it (the engine can change under a loaded model).
         backend: Backend,
     },
-    Failed { seq: u32, stage: Stage, message: String },
+    Failed {
+        seq: u32,
+        stage: Stage,
+        message: String,
+    },
     /// The worker's Rust code panicked; the page restarts it.
-    Panicked { message: String },
+    Panicked {
+        message: String,
+    },
     /// Sent by www/worker_loader.js when the worker's wasm cannot be loaded.
-    StartFailed { message: String },
+    StartFailed {
+        message: String,
+    },
 }
 
 /// A message as a JS object plus the list of buffers to transfer with it.
@@ -95,10 +114,7 @@ pub fn decode<T: DeserializeOwned>(data: &JsValue) -> Result<(T, Option<Vec<u8>>
         .and_then(|v| v.as_string())
         .ok_or_else(|| "malformed message: no json field".to_string())?;
     let msg = serde_json::from_str(&json).map_err(|e| format!("malformed message: {e}"))?;
-    let bytes = Reflect::get(data, &JsValue::from_str("bytes"))
-        .ok()
-        .and_then(|v| v.dyn_into::<Uint8Array>().ok())
-        .map(|a| a.to_vec());
+    let bytes = Reflect::get(data, &JsValue::from_str("bytes")).ok().and_then(|v| v.dyn_into::<Uint8Array>().ok()).map(|a| a.to_vec());
     Ok((msg, bytes))
 }
 

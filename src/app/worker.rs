@@ -251,9 +251,7 @@ async fn open(config: &ModelConfig, weights: &[u8], requested: Requested) -> Res
         (requested == Requested::WebGpu).then(|| format!("WebGPU was requested, but {why}. The model runs on the CPU instead."))
     };
     match choose(requested).await {
-        Choice::Cpu { reason, webgpu } => {
-            Ok(Opened { notice: notice(&reason), exec: on_cpu(config, weights, reason)?, webgpu })
-        }
+        Choice::Cpu { reason, webgpu } => Ok(Opened { notice: notice(&reason), exec: on_cpu(config, weights, reason)?, webgpu }),
         // Auto falls back to the CPU inside `load` (device, limit or shader errors, with the reason).
         Choice::Gpu(_) => match gpu::Backend::load(config, weights, requested.preference()).await {
             Err(e) if !matches!(e, GpuError::Model(_)) => {

@@ -9,10 +9,11 @@ use candle_core::{Device, Tensor};
 use crate::model::{io, Model, ModelConfig, RunOptions};
 
 /// The configs benchmarked when none are given: one per backbone.
-const BUILTIN: [(&str, &str); 3] = [
+const BUILTIN: [(&str, &str); 4] = [
     ("toy", include_str!("../../configs/toy-gattanet.json")),
     ("resnet20", include_str!("../../configs/resnet20-gattanet.json")),
     ("patchconv", include_str!("../../configs/patchconv-gattanet.json")),
+    ("convgroups", include_str!("../../configs/convgroups-gattanet.json")),
 ];
 
 #[derive(clap::Args)]
@@ -175,7 +176,11 @@ mod kernels {
     use super::median;
 
     /// Median seconds of `a` and `b` run alternately, after a warm-up of each.
-    fn ab(rounds: usize, mut a: impl FnMut() -> anyhow::Result<()>, mut b: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<(f64, f64)> {
+    fn ab(
+        rounds: usize,
+        mut a: impl FnMut() -> anyhow::Result<()>,
+        mut b: impl FnMut() -> anyhow::Result<()>,
+    ) -> anyhow::Result<(f64, f64)> {
         a()?;
         b()?;
         let (mut ta, mut tb) = (Vec::new(), Vec::new());
@@ -194,7 +199,12 @@ mod kernels {
         crate::train::tune_allocator();
         // A batch of 128 through one of the flagship's GELUs: 128 channels on 8x8 patches.
         let shape = (128, 128, 8, 8);
-        println!("GELU on {shape:?} ({:.1} M values), candle CPU, {} thread(s); medians of {} rounds", (128 * 128 * 64) as f64 / 1e6, candle_core::utils::get_num_threads(), rounds.max(3));
+        println!(
+            "GELU on {shape:?} ({:.1} M values), candle CPU, {} thread(s); medians of {} rounds",
+            (128 * 128 * 64) as f64 / 1e6,
+            candle_core::utils::get_num_threads(),
+            rounds.max(3)
+        );
         println!("{:<8} {:<18} {:>10} {:>10} {:>8}", "inputs", "op", "ours ms", "candle ms", "candle/ours");
         // The spread matters: libm's erf is cheap near 0 and costly in the tails, and a trained
         // network's pre-activations are far wider than unit Gaussians.
@@ -217,7 +227,14 @@ mod kernels {
                 Ok(())
             };
             let (ours, theirs) = ab(rounds, || step(crate::kernels::gelu_erf(&x)?), || step(x.gelu_erf()?))?;
-            println!("{:<8} {:<18} {:>10.2} {:>10.2} {:>7.2}x", format!("σ {sigma}"), "forward+backward", ours * 1e3, theirs * 1e3, theirs / ours);
+            println!(
+                "{:<8} {:<18} {:>10.2} {:>10.2} {:>7.2}x",
+                format!("σ {sigma}"),
+                "forward+backward",
+                ours * 1e3,
+                theirs * 1e3,
+                theirs / ours
+            );
         }
         Ok(())
     }
@@ -234,7 +251,7 @@ mod train {
 
     use super::median;
     use crate::model::{Model, ModelConfig, RunOptions};
-    use crate::train::run::{model_passes, train_step, StepSettings, TrainOptions};
+    use crate::train::run::{flops_per_image, model_passes, train_step, StepSettings, TrainOptions};
     use crate::train::{init_seeded, Optimizer};
 
     #[derive(Serialize)]
@@ -244,6 +261,9 @@ mod train {
         threads: usize,
         passes: usize,
         train_images_per_s: f64,
+        /// Training FLOPs per second: 3 × the forward FLOPs of all passes (forward, and the two
+        /// products of the backward pass) × images/s.
+        train_gflops: f64,
         forward_images_per_s: f64,
         train_steps_timed: usize,
     }
@@ -289,11 +309,20 @@ mod train {
 
     /// The models take turns (one step each, round after round) so that a change in the machine's
     /// load hits all of them alike; medians over `rounds` steps after `warmup` untimed ones.
-    pub fn run(configs: &[(String, ModelConfig)], batches: &[usize], rounds: usize, warmup: usize, json: Option<&Path>) -> anyhow::Result<()> {
+    pub fn run(
+        configs: &[(String, ModelConfig)],
+        batches: &[usize],
+        rounds: usize,
+        warmup: usize,
+        json: Option<&Path>,
+    ) -> anyhow::Result<()> {
         crate::train::tune_allocator(); // as `gattanet train` does
         let threads = candle_core::utils::get_num_threads();
         println!("training step and eval forward on synthetic batches, candle CPU, {threads} thread(s); medians of {rounds} rounds after {warmup} warm-up steps");
-        println!("{:<16} {:>5} {:>6} {:>12} {:>12} {:>14}", "model", "batch", "passes", "train img/s", "ms/step", "forward img/s");
+        println!(
+            "{:<20} {:>5} {:>6} {:>12} {:>12} {:>13} {:>14}",
+            "model", "batch", "passes", "train img/s", "ms/step", "train GFLOP/s", "forward img/s"
+        );
         let mut rows = Vec::new();
         for &batch in batches {
             let mut benches = configs.iter().map(|(n, c)| Bench::new(n, c, batch)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -318,12 +347,19 @@ mod train {
                     threads,
                     passes: model_passes(cfg),
                     train_images_per_s: batch as f64 / st,
+                    train_gflops: 3.0 * flops_per_image(&b.model, model_passes(cfg)) as f64 * batch as f64 / st / 1e9,
                     forward_images_per_s: batch as f64 / sf,
                     train_steps_timed: tt.len(),
                 };
                 println!(
-                    "{:<16} {:>5} {:>6} {:>12.1} {:>12.1} {:>14.1}",
-                    row.model, batch, row.passes, row.train_images_per_s, st * 1e3, row.forward_images_per_s
+                    "{:<20} {:>5} {:>6} {:>12.1} {:>12.1} {:>13.1} {:>14.1}",
+                    row.model,
+                    batch,
+                    row.passes,
+                    row.train_images_per_s,
+                    st * 1e3,
+                    row.train_gflops,
+                    row.forward_images_per_s
                 );
                 rows.push(row);
             }
@@ -367,7 +403,11 @@ mod gpu {
                 }
                 println!(
                     "per-kernel times: {}",
-                    if a.timestamps { "GPU timestamp queries, one compute pass per kernel" } else { "wall time around submit -> completion of each kernel alone" }
+                    if a.timestamps {
+                        "GPU timestamp queries, one compute pass per kernel"
+                    } else {
+                        "wall time around submit -> completion of each kernel alone"
+                    }
                 );
             }
             let [h, w] = cfg.input.size;
@@ -434,7 +474,15 @@ mod gpu {
             let conv: Vec<_> = timings.iter().filter(|t| t.kernel.starts_with("conv") || t.kernel == "depthwise3x3").collect();
             let (cf, cs) = conv.iter().fold((0u64, 0f64), |(f, s), t| (f + t.flops, s + t.seconds));
             if cs > 0.0 {
-                println!("  {:<20} {:>8} {:>10.3} {:>10.3} {:>9.2}{}", "conv kernels", conv.len(), cf as f64 / 1e6, cs * 1e3, gflops(cf, cs), share(cf, cs));
+                println!(
+                    "  {:<20} {:>8} {:>10.3} {:>10.3} {:>9.2}{}",
+                    "conv kernels",
+                    conv.len(),
+                    cf as f64 / 1e6,
+                    cs * 1e3,
+                    gflops(cf, cs),
+                    share(cf, cs)
+                );
             }
             let slowest = timings.iter().max_by(|a, b| a.seconds.total_cmp(&b.seconds));
             if let Some(s) = slowest {

@@ -33,6 +33,10 @@ pub struct Args {
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also report the accuracy with flip test-time augmentation (the softmax averaged over the
+    /// image and its mirror), separately from the single-view accuracy.
+    #[arg(long)]
+    tta: bool,
 }
 
 /// Accuracy at one noise level.
@@ -53,6 +57,9 @@ pub(super) struct Report {
     pub per_pass: Vec<f64>,
     pub per_class: Vec<ClassAccuracy>,
     pub noise: Vec<NoiseAccuracy>,
+    /// With `--tta`: accuracy of the final pass with flip test-time augmentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip_tta: Option<f64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -65,7 +72,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     super::train::report_skipped(&test);
     let passes = args.passes.unwrap_or_else(|| model_passes(cfg));
     anyhow::ensure!((1..=crate::model::MAX_PASSES).contains(&passes), "--passes must be in 1..={}, got {passes}", crate::model::MAX_PASSES);
-    println!("{} on {} ({}, read in {:.1} s), {} pass(es)", cfg.name, args.data.display(), test.summary(), t.elapsed().as_secs_f64(), passes);
+    println!(
+        "{} on {} ({}, read in {:.1} s), {} pass(es)",
+        cfg.name,
+        args.data.display(),
+        test.summary(),
+        t.elapsed().as_secs_f64(),
+        passes
+    );
     let t = std::time::Instant::now();
     let clean = evaluate(&model, &test, passes, None, None)?;
     println!("accuracy {:.2}% ({:.0} images/s)", 100.0 * clean.accuracy, clean.images as f64 / t.elapsed().as_secs_f64());
@@ -73,23 +87,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let per_pass: Vec<String> = clean.per_pass.iter().enumerate().map(|(p, a)| format!("pass {}: {:.2}%", p + 1, 100.0 * a)).collect();
         println!("  {}", per_pass.join(", "));
     }
+    let flip_tta = if args.tta {
+        let r = crate::train::eval::evaluate_flip_tta(&model, &test, passes, None)?;
+        println!("  flip test-time augmentation (image + mirror): {:.2}%", 100.0 * r.accuracy);
+        Some(r.accuracy)
+    } else {
+        None
+    };
     let mut noise = Vec::new();
     for &sigma in &args.noise {
         anyhow::ensure!(sigma.is_finite() && sigma >= 0.0, "--noise: σ must be >= 0, got {sigma}");
-        let accuracy = if sigma == 0.0 { clean.accuracy } else { evaluate(&model, &test, passes, None, Some((sigma, args.seed)))?.accuracy };
+        let accuracy =
+            if sigma == 0.0 { clean.accuracy } else { evaluate(&model, &test, passes, None, Some((sigma, args.seed)))?.accuracy };
         println!("  noise σ = {sigma:<6} accuracy {:.2}%", 100.0 * accuracy);
         noise.push(NoiseAccuracy { sigma, accuracy });
     }
     if let Some(path) = &args.json {
         let report = Report {
             model: cfg.name.clone(),
-            data: args.data.display().to_string(),
+            data: super::data_label(&args.data, test.fingerprint()),
             images: clean.images,
             passes,
             accuracy: clean.accuracy,
             per_pass: clean.per_pass.clone(),
             per_class: clean.per_class.clone(),
             noise,
+            flip_tta,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

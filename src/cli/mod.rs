@@ -1,9 +1,9 @@
 //! The native CLI. Each sub-command lives in its own module.
 mod bench;
 mod eval;
-mod render;
 mod inspect;
 mod plot;
+mod render;
 mod train;
 
 use std::path::PathBuf;
@@ -96,6 +96,39 @@ fn convert(model: &std::path::Path, out: &std::path::Path, dtype: &str) -> anyho
     };
     io::save_dir(out, &cfg, &tensors, storage)?;
     let size = std::fs::metadata(out.join(io::WEIGHTS_FILE)).map(|m| m.len()).unwrap_or(0);
-    println!("wrote {} ({}, {:.2} MB); run `gattanet eval` on it for the accuracy as stored", out.display(), storage.name(), size as f64 / 1e6);
+    println!(
+        "wrote {} ({}, {:.2} MB); run `gattanet eval` on it for the accuracy as stored",
+        out.display(),
+        storage.name(),
+        size as f64 / 1e6
+    );
     Ok(())
+}
+
+/// How a run's records name a data set: its folder or file name and a content fingerprint, not
+/// the path on the machine that ran it (records travel with shipped models).
+pub fn data_label(path: &std::path::Path, fingerprint: u64) -> String {
+    format!("{} (fingerprint {fingerprint:016x})", short_path(path))
+}
+
+/// The last component of a path (the whole string if it has none).
+fn short_path(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// This process's command line with the program and every absolute path shortened to their
+/// last component, for records that ship with a model.
+pub fn portable_command_line() -> String {
+    std::env::args()
+        .enumerate()
+        .map(|(i, a)| {
+            let p = std::path::Path::new(&a);
+            if i == 0 || p.is_absolute() {
+                short_path(p)
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -91,7 +91,10 @@ pub fn pool_reports(paths: &[PathBuf]) -> anyhow::Result<Vec<Pooled>> {
     for path in paths {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let eval: Eval = serde_json::from_str(&text).with_context(|| {
-            format!("{}: not an eval report (expected {{\"model\", \"accuracy\", \"noise\": [{{\"sigma\", \"accuracy\"}}]}})", path.display())
+            format!(
+                "{}: not an eval report (expected {{\"model\", \"accuracy\", \"noise\": [{{\"sigma\", \"accuracy\"}}]}})",
+                path.display()
+            )
         })?;
         anyhow::ensure!(eval.noise.iter().any(|p| p.sigma > 0.0), "{}: no noise level above 0 to plot", path.display());
         match groups.iter_mut().find(|(m, _)| *m == eval.model) {
@@ -128,10 +131,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|p| NoiseSeries {
             name: if p.runs > 1 { format!("{} ({} runs)", p.model, p.runs) } else { p.model.clone() },
-            points: p.noise.iter().map(|(s, st)| NoisePoint { sigma: *s, accuracy: st.mean as f32, lo: st.min as f32, hi: st.max as f32 }).collect(),
+            points: p
+                .noise
+                .iter()
+                .map(|(s, st)| NoisePoint { sigma: *s, accuracy: st.mean as f32, lo: st.min as f32, hi: st.max as f32 })
+                .collect(),
         })
         .collect();
-    std::fs::write(&args.out, crate::viz::charts::noise_curve_png(&series)).with_context(|| format!("cannot write {}", args.out.display()))?;
+    std::fs::write(&args.out, crate::viz::charts::noise_curve_png(&series))
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     print!("{}", table(&pooled));
     let plural = |n: usize, one: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
     println!("wrote {} ({} from {})", args.out.display(), plural(series.len(), "curve"), plural(args.evals.len(), "report"));

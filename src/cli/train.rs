@@ -63,6 +63,19 @@ pub struct Args {
     /// Turn off random crop and flip.
     #[arg(long)]
     no_augment: bool,
+    /// Peak learning rate of a separate AdamW group for the head and GAttANet's parameters
+    /// (same schedule shape; default: they follow --optimizer and --lr).
+    #[arg(long)]
+    head_lr: Option<f64>,
+    /// Weight decay of that AdamW group [default: 0.05].
+    #[arg(long)]
+    head_weight_decay: Option<f64>,
+    /// Random-crop padding in pixels: how far the crop may shift the image [default: 4].
+    #[arg(long)]
+    crop_pad: Option<usize>,
+    /// Train the first N epochs with one pass (identical while α = 0, and cheaper) [default: 0].
+    #[arg(long)]
+    plain_epochs: Option<usize>,
     /// Cutout square side in pixels, 0 for none [default: 0].
     #[arg(long)]
     cutout: Option<usize>,
@@ -111,6 +124,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         augment: base.augment && !args.no_augment,
         cutout: args.cutout.unwrap_or(base.cutout),
         init: args.init.clone().or(base.init),
+        crop_pad: args.crop_pad.unwrap_or(base.crop_pad),
+        plain_epochs: args.plain_epochs.unwrap_or(base.plain_epochs),
+        head_lr: args.head_lr.or(base.head_lr),
+        head_weight_decay: args.head_weight_decay.unwrap_or(base.head_weight_decay),
     };
     options.validate()?;
 
@@ -123,13 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let train = load(Split::Train, options.limit)?;
     let test = load(Split::Test, options.eval_limit)?;
-    println!(
-        "data {}: train {}; test {} ({:.1} s)",
-        args.data.display(),
-        train.summary(),
-        test.summary(),
-        t.elapsed().as_secs_f64()
-    );
+    println!("data {}: train {}; test {} ({:.1} s)", args.data.display(), train.summary(), test.summary(), t.elapsed().as_secs_f64());
 
     let job = Job {
         config,
@@ -138,8 +149,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         resume: args.resume,
         stop_after: args.stop_after,
         dtype: args.dtype.as_deref().and_then(io::Storage::parse),
-        command_line: std::env::args().collect::<Vec<_>>().join(" "),
-        data: args.data.display().to_string(),
+        command_line: super::portable_command_line(),
+        data: super::data_label(&args.data, train.fingerprint()),
         log: true,
         progress: !args.quiet,
     };

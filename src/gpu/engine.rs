@@ -388,7 +388,8 @@ impl Engine {
     async fn profile_timestamps(&self, launches: &[&Bound]) -> Result<Vec<KernelTiming>, GpuError> {
         let device = &self.gpu.device;
         let n = launches.len() as u32 * 2;
-        let set = device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timestamps"), ty: wgpu::QueryType::Timestamp, count: n });
+        let set =
+            device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timestamps"), ty: wgpu::QueryType::Timestamp, count: n });
         let resolve = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("timestamps"),
             size: n as u64 * 8,
@@ -447,7 +448,12 @@ impl Engine {
             let start = std::time::Instant::now();
             self.gpu.queue.submit([enc.finish()]);
             self.gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
-            out.push(KernelTiming { label: b.label.clone(), kernel: b.kernel.entry(), flops: b.flops, seconds: start.elapsed().as_secs_f64() });
+            out.push(KernelTiming {
+                label: b.label.clone(),
+                kernel: b.kernel.entry(),
+                flops: b.flops,
+                seconds: start.elapsed().as_secs_f64(),
+            });
         }
         Ok(out)
     }

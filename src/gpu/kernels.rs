@@ -46,8 +46,17 @@ enum Module {
     Softmax,
 }
 
-const MODULES: [Module; 9] =
-    [Module::Conv, Module::Depthwise, Module::Linear, Module::Norm, Module::Pool, Module::Se, Module::Gatta, Module::Attention, Module::Softmax];
+const MODULES: [Module; 9] = [
+    Module::Conv,
+    Module::Depthwise,
+    Module::Linear,
+    Module::Norm,
+    Module::Pool,
+    Module::Se,
+    Module::Gatta,
+    Module::Attention,
+    Module::Softmax,
+];
 
 impl Module {
     fn name(self) -> &'static str {
@@ -129,7 +138,7 @@ impl Kernel {
             Kernel::Depthwise3x3 => "depthwise3x3",
             Kernel::Linear => "linear",
             Kernel::LayerNorm => "layer_norm",
-            Kernel::MaxPool => "max_pool_3s2",
+            Kernel::MaxPool => "max_pool",
             Kernel::AvgPool => "avg_pool",
             Kernel::SeScale => "se_scale",
             Kernel::GlobalQuery => "global_query",
@@ -200,13 +209,25 @@ impl Pipelines {
         for k in Kernel::ALL {
             let storage = k.slots().len() as u32;
             if storage > limits.max_storage_buffers_per_shader_stage {
-                return Err(GpuError::limit(format!("kernel {} (storage buffers per stage)", k.entry()), storage as u64, limits.max_storage_buffers_per_shader_stage as u64));
+                return Err(GpuError::limit(
+                    format!("kernel {} (storage buffers per stage)", k.entry()),
+                    storage as u64,
+                    limits.max_storage_buffers_per_shader_stage as u64,
+                ));
             }
             if k.workgroup_bytes() > limits.max_compute_workgroup_storage_size {
-                return Err(GpuError::limit(format!("kernel {} (workgroup memory)", k.entry()), k.workgroup_bytes() as u64, limits.max_compute_workgroup_storage_size as u64));
+                return Err(GpuError::limit(
+                    format!("kernel {} (workgroup memory)", k.entry()),
+                    k.workgroup_bytes() as u64,
+                    limits.max_compute_workgroup_storage_size as u64,
+                ));
             }
             if k.invocations() > limits.max_compute_invocations_per_workgroup {
-                return Err(GpuError::limit(format!("kernel {} (invocations per workgroup)", k.entry()), k.invocations() as u64, limits.max_compute_invocations_per_workgroup as u64));
+                return Err(GpuError::limit(
+                    format!("kernel {} (invocations per workgroup)", k.entry()),
+                    k.invocations() as u64,
+                    limits.max_compute_invocations_per_workgroup as u64,
+                ));
             }
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);

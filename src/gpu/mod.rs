@@ -72,7 +72,12 @@ impl Backend {
     /// `Auto` falls back to the CPU on any GPU problem (no adapter, a software adapter, a device,
     /// limit or shader error) and keeps the reason; `Gpu` returns those errors; a model error
     /// (bad config or weights) is returned whatever the preference.
-    pub async fn load_with(config: &ModelConfig, safetensors: &[u8], preference: Preference, mut opts: DeviceOptions) -> Result<Backend, GpuError> {
+    pub async fn load_with(
+        config: &ModelConfig,
+        safetensors: &[u8],
+        preference: Preference,
+        mut opts: DeviceOptions,
+    ) -> Result<Backend, GpuError> {
         let cpu = |reason: String| -> Result<Backend, GpuError> {
             let model = io::from_bytes(config, safetensors, &candle_core::Device::Cpu)?;
             Ok(Backend::Cpu { model: Box::new(model), reason })

@@ -254,8 +254,21 @@ impl<'a> Builder<'a> {
             kernel: if vec4 { Kernel::Conv1x1Vec4 } else { Kernel::ConvGemm },
             bufs: vec![Sel::Fixed(x), wsel, csel, res.map_or(Sel::Fixed(usize::MAX), Sel::Fixed), gsel, Sel::Fixed(y)],
             params: params(&[
-                cin as u32, h as u32, w as u32, cout as u32, hout as u32, wout as u32, k as u32, stride as u32, pad as u32, kdim as u32,
-                kpad as u32, npos as u32, flags, act, 0,
+                cin as u32,
+                h as u32,
+                w as u32,
+                cout as u32,
+                hout as u32,
+                wout as u32,
+                k as u32,
+                stride as u32,
+                pad as u32,
+                kdim as u32,
+                kpad as u32,
+                npos as u32,
+                flags,
+                act,
+                0,
             ]),
             gain_param: gp.map(|(_, m)| (14, m)),
             groups: [groups(npos, 32), groups(cout, 32), 1],
@@ -306,7 +319,14 @@ impl<'a> Builder<'a> {
         let (gsel, gp) = Self::gain_sel(site, GAIN_UNIT);
         self.push(Launch {
             kernel: Kernel::Linear,
-            bufs: vec![Sel::Fixed(x), Sel::Fixed(wid), Sel::Fixed(cid), res.map_or(Sel::Fixed(usize::MAX), |r| Sel::Fixed(r.0)), gsel, Sel::Fixed(y)],
+            bufs: vec![
+                Sel::Fixed(x),
+                Sel::Fixed(wid),
+                Sel::Fixed(cid),
+                res.map_or(Sel::Fixed(usize::MAX), |r| Sel::Fixed(r.0)),
+                gsel,
+                Sel::Fixed(y),
+            ],
             params: params(&[
                 m as u32,
                 k as u32,
@@ -333,7 +353,17 @@ impl<'a> Builder<'a> {
 
     /// A linear layer from the tensors `{prefix}.weight` / `{prefix}.bias` on a contiguous vector.
     #[allow(clippy::too_many_arguments)]
-    fn dense(&mut self, prefix: &str, x: BufId, k: usize, n: usize, act: u32, scale: Option<&str>, res: Option<BufId>, site: Option<usize>) -> Result<BufId, GpuError> {
+    fn dense(
+        &mut self,
+        prefix: &str,
+        x: BufId,
+        k: usize,
+        n: usize,
+        act: u32,
+        scale: Option<&str>,
+        res: Option<BufId>,
+        site: Option<usize>,
+    ) -> Result<BufId, GpuError> {
         let w = self.w.get(&format!("{prefix}.weight"))?.to_vec();
         let b = self.w.get(&format!("{prefix}.bias"))?.to_vec();
         let s = match scale {
@@ -343,17 +373,18 @@ impl<'a> Builder<'a> {
         self.linear(prefix, x, (0, k, 1), 1, k, n, &w, Some(&b), s.as_deref(), res.map(|r| (r, 0)), act, None, site)
     }
 
-    fn max_pool(&mut self, label: &str, x: BufId, [c, h, w]: [usize; 3]) -> Result<(BufId, [usize; 3]), GpuError> {
-        let (ho, wo) = (pool_out(h), pool_out(w));
+    /// Max-pool k×k (2 or 3), stride 2, no padding.
+    fn max_pool(&mut self, label: &str, x: BufId, [c, h, w]: [usize; 3], k: usize) -> Result<(BufId, [usize; 3]), GpuError> {
+        let (ho, wo) = (pool_out(h, k, 2), pool_out(w, k, 2));
         let y = self.alloc(label, c * ho * wo)?;
         self.push(Launch {
             kernel: Kernel::MaxPool,
             bufs: vec![Sel::Fixed(x), Sel::Fixed(y)],
-            params: params(&[c as u32, h as u32, w as u32, ho as u32, wo as u32, 0]),
+            params: params(&[c as u32, h as u32, w as u32, ho as u32, wo as u32, 0, k as u32]),
             gain_param: None,
             groups: [groups(ho * wo, 64), c as u32, 1],
-            flops: (9 * c * ho * wo) as u64,
-            label: format!("{label} (max-pool 3/2)"),
+            flops: (k * k * c * ho * wo) as u64,
+            label: format!("{label} (max-pool {k}/2)"),
         })?;
         Ok((y, [c, ho, wo]))
     }
@@ -378,7 +409,16 @@ impl<'a> Builder<'a> {
 
     /// LayerNorm over channels at each of `n` positions; element (c, t) at c·cs + t·ts.
     #[allow(clippy::too_many_arguments)]
-    fn layer_norm(&mut self, label: &str, prefix: &str, x: BufId, c: usize, n: usize, (cs, ts): (usize, usize), eps: f32) -> Result<BufId, GpuError> {
+    fn layer_norm(
+        &mut self,
+        label: &str,
+        prefix: &str,
+        x: BufId,
+        c: usize,
+        n: usize,
+        (cs, ts): (usize, usize),
+        eps: f32,
+    ) -> Result<BufId, GpuError> {
         let mut wb = self.w.get(&format!("{prefix}.weight"))?.to_vec();
         wb.extend_from_slice(self.w.get(&format!("{prefix}.bias"))?);
         let wbid = self.upload(&format!("{prefix}.wb"), &wb)?;
@@ -400,10 +440,11 @@ impl<'a> Builder<'a> {
         for (i, &c) in channels.iter().enumerate() {
             let p = format!("backbone.conv{}", i + 1);
             let site = self.site();
-            let (y, s) = self.conv(&p, x, shape, c, 3, 1, &format!("{p}.conv.weight"), Some(&format!("{p}.bn")), None, None, None, ACT_RELU, site)?;
+            let (y, s) =
+                self.conv(&p, x, shape, c, 3, 1, &format!("{p}.conv.weight"), Some(&format!("{p}.bn")), None, None, None, ACT_RELU, site)?;
             (x, shape) = (y, s);
             if i < 2 {
-                (x, shape) = self.max_pool(&format!("{p}.pool"), x, shape)?;
+                (x, shape) = self.max_pool(&format!("{p}.pool"), x, shape, 3)?;
             }
         }
         Ok((x, shape))
@@ -436,20 +477,101 @@ impl<'a> Builder<'a> {
                 )?;
                 let skip = if stride != 1 || shape[0] != c {
                     let q = format!("{p}.shortcut");
-                    self.conv(&q, x, shape, c, 1, stride, &format!("{q}.conv.weight"), Some(&format!("{q}.bn")), None, None, None, ACT_NONE, None)?.0
+                    self.conv(
+                        &q,
+                        x,
+                        shape,
+                        c,
+                        1,
+                        stride,
+                        &format!("{q}.conv.weight"),
+                        Some(&format!("{q}.bn")),
+                        None,
+                        None,
+                        None,
+                        ACT_NONE,
+                        None,
+                    )?
+                    .0
                 } else {
                     x
                 };
                 let site = self.site();
                 let q = format!("{p}.conv2");
-                (x, shape) =
-                    self.conv(&q, a, ashape, c, 3, 1, &format!("{q}.conv.weight"), Some(&format!("{q}.bn")), None, None, Some(skip), ACT_RELU, site)?;
+                (x, shape) = self.conv(
+                    &q,
+                    a,
+                    ashape,
+                    c,
+                    3,
+                    1,
+                    &format!("{q}.conv.weight"),
+                    Some(&format!("{q}.bn")),
+                    None,
+                    None,
+                    Some(skip),
+                    ACT_RELU,
+                    site,
+                )?;
             }
         }
         Ok((x, shape))
     }
 
-    fn patchconv(&mut self, x: BufId, mut shape: [usize; 3], dim: usize, depth: usize, stem_stride: usize, se_ratio: f64) -> Result<(BufId, [usize; 3]), GpuError> {
+    /// conv3x3 with its BatchNorm folded in, then `act`; `prefix` names `{prefix}.conv.weight`
+    /// and `{prefix}.bn`.
+    fn conv_bn(
+        &mut self,
+        prefix: &str,
+        x: BufId,
+        shape: [usize; 3],
+        cout: usize,
+        res: Option<BufId>,
+        act: u32,
+        site: Option<usize>,
+    ) -> Result<(BufId, [usize; 3]), GpuError> {
+        let (w, bn) = (format!("{prefix}.conv.weight"), format!("{prefix}.bn"));
+        self.conv(prefix, x, shape, cout, 3, 1, &w, Some(&bn), None, None, res, act, site)
+    }
+
+    fn conv_groups(
+        &mut self,
+        x: BufId,
+        shape: [usize; 3],
+        whitening: usize,
+        widths: &[usize],
+        blocks: usize,
+    ) -> Result<(BufId, [usize; 3]), GpuError> {
+        let p = "backbone.whiten";
+        let (mut x, mut shape) =
+            self.conv(p, x, shape, 2 * whitening, 3, 1, &format!("{p}.weight"), None, None, None, None, ACT_GELU, None)?;
+        for (g, &c) in widths.iter().enumerate() {
+            let p = format!("backbone.group{}", g + 1);
+            let site = self.site();
+            (x, shape) = self.conv_bn(&format!("{p}.conv1"), x, shape, c, None, ACT_GELU, site)?;
+            (x, shape) = self.max_pool(&format!("{p}.pool"), x, shape, 2)?;
+            let site = self.site();
+            (x, shape) = self.conv_bn(&format!("{p}.conv2"), x, shape, c, None, ACT_GELU, site)?;
+        }
+        let c = shape[0];
+        for b in 0..blocks {
+            let p = format!("backbone.block{}", b + 1);
+            let (u, ushape) = self.conv_bn(&format!("{p}.conv1"), x, shape, c, None, ACT_GELU, None)?;
+            let site = self.site();
+            (x, shape) = self.conv_bn(&format!("{p}.conv2"), u, ushape, c, Some(x), ACT_GELU, site)?;
+        }
+        Ok((x, shape))
+    }
+
+    fn patchconv(
+        &mut self,
+        x: BufId,
+        mut shape: [usize; 3],
+        dim: usize,
+        depth: usize,
+        stem_stride: usize,
+        se_ratio: f64,
+    ) -> Result<(BufId, [usize; 3]), GpuError> {
         let n = (stem_stride.trailing_zeros() as usize).max(1);
         let stride = if stem_stride == 1 { 1 } else { 2 };
         let mut x = x;
@@ -568,8 +690,10 @@ impl<'a> Builder<'a> {
                 let q = self.linear("head.q", u, (0, 0, t), 1, c, c, &wq, Some(&bq), None, None, ACT_NONE, None, None)?;
                 // k and v for every token: 1x1 convolutions over the T positions
                 let tshape = [c, 1, t];
-                let (kk, _) = self.conv("head.k", u, tshape, c, 1, 1, "head.k.weight", None, Some("head.k.bias"), None, None, ACT_NONE, None)?;
-                let (vv, _) = self.conv("head.v", u, tshape, c, 1, 1, "head.v.weight", None, Some("head.v.bias"), None, None, ACT_NONE, None)?;
+                let (kk, _) =
+                    self.conv("head.k", u, tshape, c, 1, 1, "head.k.weight", None, Some("head.k.bias"), None, None, ACT_NONE, None)?;
+                let (vv, _) =
+                    self.conv("head.v", u, tshape, c, 1, 1, "head.v.weight", None, Some("head.v.bias"), None, None, ACT_NONE, None)?;
                 let scores = self.alloc("head.scores", heads * t)?;
                 self.push(Launch {
                     kernel: Kernel::AttnScores,
@@ -656,7 +780,10 @@ pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<P
     let (features, fshape) = match &cfg.backbone {
         BackboneConfig::Toy { channels } => b.toy(input, shape, *channels)?,
         BackboneConfig::Resnet { depth, width } => b.resnet(input, shape, *depth, *width)?,
-        BackboneConfig::Patchconv { dim, depth, stem_stride, se_ratio, .. } => b.patchconv(input, shape, *dim, *depth, *stem_stride, *se_ratio)?,
+        BackboneConfig::Patchconv { dim, depth, stem_stride, se_ratio, .. } => {
+            b.patchconv(input, shape, *dim, *depth, *stem_stride, *se_ratio)?
+        }
+        BackboneConfig::ConvGroups { whitening, widths, blocks } => b.conv_groups(input, shape, *whitening, widths, *blocks)?,
     };
     let (logits, attention) = b.head(features, fshape)?;
     let classes = cfg.num_classes();
@@ -693,7 +820,7 @@ pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<P
             let act = b.site_acts[l].ok_or_else(|| GpuError::Validation(format!("site {} produced no activation", s.name)))?;
             let c = s.channels;
             let q = weights.get(&format!("gatta.{}.query", s.name))?; // (C, d)
-            // Qᵀ as (d, C); dense layers average over their C "positions": fold 1/C in.
+                                                                      // Qᵀ as (d, C); dense layers average over their C "positions": fold 1/C in.
             let div = if s.spatial.is_some() { 1.0 } else { c as f64 };
             let mut qt = vec![0f32; d * c];
             for ci in 0..c {
@@ -705,7 +832,21 @@ pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<P
                 Some([h, w]) => b.avg_pool(&format!("gatta.{}.mean", s.name), act, c, h * w, None)?,
                 None => act,
             };
-            b.linear(&format!("gatta.{}.query", s.name), pooled, (0, c, 1), 1, c, d, &qt, None, None, None, ACT_NONE, Some((queries, l * d)), None)?;
+            b.linear(
+                &format!("gatta.{}.query", s.name),
+                pooled,
+                (0, c, 1),
+                1,
+                c,
+                d,
+                &qt,
+                None,
+                None,
+                None,
+                ACT_NONE,
+                Some((queries, l * d)),
+                None,
+            )?;
         }
         b.push(Launch {
             kernel: Kernel::GlobalQuery,

@@ -16,10 +16,7 @@ impl Weights {
     }
 
     pub fn get(&self, name: &str) -> Result<&[f32], GpuError> {
-        self.tensors
-            .get(name)
-            .map(|(_, d)| d.as_slice())
-            .ok_or_else(|| Error::weights(name, "missing from the weights file").into())
+        self.tensors.get(name).map(|(_, d)| d.as_slice()).ok_or_else(|| Error::weights(name, "missing from the weights file").into())
     }
 
     /// A tensor of shape (1): α, say.

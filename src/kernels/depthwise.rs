@@ -3,7 +3,7 @@
 //! that replace it build padded copies and strided broadcasts; here each plane is one stencil.
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::{grads3, Grads3, par_each, par_map, slice, output, with_f32};
+use super::{grads3, output, par_each, par_map, slice, with_f32, Grads3};
 
 /// out = Σ_k w[k]·src shifted by (ky − 1, kx − 1), zero outside: one h×w plane, out overwritten.
 fn stencil(src: &[f32], h: usize, w: usize, wt: &[f32; 9], init: f32, out: &mut [f32]) {
@@ -39,7 +39,15 @@ impl CustomOp3 for Depthwise3 {
         "depthwise3"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (_, c, h, w) = l1.shape().dims4()?;
         let (x, weight, bias) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
         let hw = h * w;

@@ -28,10 +28,8 @@ fn exp(x: f32) -> f32 {
     let shifted = xc * LOG2_E + ROUND;
     let k = shifted - ROUND;
     let r = xc - k * LN2_HI - k * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (1.0 / 2.0
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let p =
+        1.0 + r * (1.0 + r * (1.0 / 2.0 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     let k_int = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32; // k ∈ [−126, 127]
     let scale = f32::from_bits(((k_int + 127) as u32) << 23);
     if x < -87.0 {

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::{channel_sums, grads3, Grads3, lane_sum, par_each, slice, output, with_f32};
+use super::{channel_sums, grads3, lane_sum, output, par_each, slice, with_f32, Grads3};
 
 struct LayerNormChannels {
     eps: f64,
@@ -38,7 +38,15 @@ impl CustomOp3 for LayerNormChannels {
         "layer_norm_channels"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = l1.shape().dims4()?;
         let (x, gamma, beta) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
         let (hw, unit) = (h * w, c * h * w);

@@ -4,7 +4,7 @@
 //! broadcast axes and zero-filled buffers; here each gradient is one pass.
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::{channel_sums, lane_sum, par_each, par_map, slice, output, with_f32};
+use super::{channel_sums, lane_sum, output, par_each, par_map, slice, with_f32};
 
 /// x (B, C, H, W) + bias[c].
 struct AddChannelBias {

@@ -37,6 +37,16 @@ pub enum BackboneConfig {
         #[serde(default = "default_se_ratio")]
         se_ratio: f64,
     },
+    /// Conv groups with patch whitening (the fast CIFAR-10 recipes' trunk): a frozen 3x3
+    /// patch-whitening conv, then per width a group conv → BN → GELU → max-pool 2 → conv → BN →
+    /// GELU, then `blocks` residual pairs of such convs at the last width.
+    ConvGroups {
+        /// Eigenvector pairs of the whitening conv: it has 2 × whitening channels (±v).
+        whitening: usize,
+        widths: Vec<usize>,
+        #[serde(default)]
+        blocks: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,6 +184,12 @@ impl ModelConfig {
                 capped("backbone.dim", *dim, MAX_WIDTH)?;
                 capped("backbone.depth", *depth, 256)?;
             }
+            BackboneConfig::ConvGroups { whitening, widths, blocks } => {
+                capped("backbone.whitening", *whitening, WHITENING_DIMS)?;
+                capped("backbone.widths", widths.len(), 8)?;
+                widths.iter().try_for_each(|&c| capped("backbone.widths", c, MAX_WIDTH))?;
+                capped("backbone.blocks", *blocks, 64)?;
+            }
         }
         if let HeadConfig::ClassAttention { mlp_ratio, .. } = &self.head {
             capped("head.mlp_ratio", *mlp_ratio, 16)?;
@@ -217,6 +233,24 @@ impl ModelConfig {
                 }
                 if !(*se_ratio > 0.0 && *se_ratio <= 1.0) || ((*dim as f64) * se_ratio).round() < 1.0 {
                     return Err(Error::config("backbone.se_ratio", "must be in (0, 1] and leave at least one channel"));
+                }
+            }
+            BackboneConfig::ConvGroups { whitening, widths, .. } => {
+                if *whitening == 0 {
+                    return Err(Error::config("backbone.whitening", format!("must be in 1..={WHITENING_DIMS}")));
+                }
+                if widths.is_empty() || widths.contains(&0) {
+                    return Err(Error::config("backbone.widths", "need at least one group, every width > 0"));
+                }
+                if self.input.channels != 3 {
+                    return Err(Error::config("input.channels", "patch whitening is defined for 3-channel images"));
+                }
+                let min = 1usize << widths.len();
+                if h < min || w < min {
+                    return Err(Error::config(
+                        "input.size",
+                        format!("{} groups halve the image {} times: at least {min}x{min}", widths.len(), widths.len()),
+                    ));
                 }
             }
         }
@@ -265,7 +299,10 @@ impl ModelConfig {
                 for name in layers {
                     if !offered.iter().any(|s| &s.name == name) {
                         let names: Vec<_> = offered.iter().map(|s| s.name.as_str()).collect();
-                        return Err(Error::config("attention.layers", format!("no layer named `{name}`; this model offers: {}", names.join(", "))));
+                        return Err(Error::config(
+                            "attention.layers",
+                            format!("no layer named `{name}`; this model offers: {}", names.join(", ")),
+                        ));
                     }
                 }
             }
@@ -275,7 +312,11 @@ impl ModelConfig {
         if weights > MAX_WEIGHTS {
             return Err(Error::config(
                 "backbone",
-                format!("this model would have about {:.0} M weights; at most {} M are supported", weights as f64 / 1e6, MAX_WEIGHTS / 1_000_000),
+                format!(
+                    "this model would have about {:.0} M weights; at most {} M are supported",
+                    weights as f64 / 1e6,
+                    MAX_WEIGHTS / 1_000_000
+                ),
             ));
         }
         Ok(())
@@ -301,6 +342,15 @@ impl ModelConfig {
                 // the stem's convs (at most 4, each at most 9·D²) and per block two 1x1, SE, depthwise
                 4 * 9 * d * d + *depth as u64 * (4 * d * d + 9 * d)
             }
+            BackboneConfig::ConvGroups { widths, blocks, .. } => {
+                let mut prev = 2 * WHITENING_DIMS as u64;
+                let mut total = 0;
+                for &c in widths {
+                    total += 9 * prev * c as u64 + 9 * (c * c) as u64;
+                    prev = c as u64;
+                }
+                total + *blocks as u64 * 2 * 9 * prev * prev
+            }
         };
         let c = self.feature_channels() as u64;
         let head = match &self.head {
@@ -320,6 +370,7 @@ impl ModelConfig {
             BackboneConfig::Toy { channels } => channels[2],
             BackboneConfig::Resnet { width, .. } => 4 * width,
             BackboneConfig::Patchconv { dim, .. } => *dim,
+            BackboneConfig::ConvGroups { widths, .. } => *widths.last().expect("validated: at least one group"),
         }
     }
 
@@ -331,9 +382,9 @@ impl ModelConfig {
         match &self.backbone {
             BackboneConfig::Toy { channels } => {
                 sites.push(conv("conv1".into(), channels[0], h, w));
-                let (h2, w2) = (pool_out(h), pool_out(w));
+                let (h2, w2) = (pool_out(h, 3, 2), pool_out(w, 3, 2));
                 sites.push(conv("conv2".into(), channels[1], h2, w2));
-                sites.push(conv("conv3".into(), channels[2], pool_out(h2), pool_out(w2)));
+                sites.push(conv("conv3".into(), channels[2], pool_out(h2, 3, 2), pool_out(w2, 3, 2)));
             }
             BackboneConfig::Resnet { depth, width } => {
                 let n = (depth - 2) / 6;
@@ -358,6 +409,18 @@ impl ModelConfig {
                     sites.push(conv(format!("block{}", b + 1), *dim, h, w));
                 }
             }
+            BackboneConfig::ConvGroups { widths, blocks, .. } => {
+                let (mut h, mut w) = (h, w);
+                for (g, &c) in widths.iter().enumerate() {
+                    sites.push(conv(format!("group{}.conv1", g + 1), c, h, w));
+                    (h, w) = (pool_out(h, 2, 2), pool_out(w, 2, 2));
+                    sites.push(conv(format!("group{}.conv2", g + 1), c, h, w));
+                }
+                let c = *widths.last().expect("validated: at least one group");
+                for b in 0..*blocks {
+                    sites.push(conv(format!("block{}", b + 1), c, h, w));
+                }
+            }
         }
         if let HeadConfig::Mlp { hidden } = &self.head {
             sites.push(SiteInfo { name: "fc1".into(), channels: *hidden, spatial: None });
@@ -368,11 +431,7 @@ impl ModelConfig {
 
     /// Shape [C, H, W] of the backbone's output feature map.
     pub fn feature_shape(&self) -> [usize; 3] {
-        let last = self
-            .attention_sites()
-            .into_iter()
-            .rfind(|s| s.spatial.is_some())
-            .expect("every backbone has a conv site");
+        let last = self.attention_sites().into_iter().rfind(|s| s.spatial.is_some()).expect("every backbone has a conv site");
         let [h, w] = last.spatial.unwrap();
         [last.channels, h, w]
     }
@@ -388,9 +447,12 @@ const MAX_WIDTH: usize = 4096;
 /// Most weights a model may have (its tensors are allocated when it is built or its file checked).
 const MAX_WEIGHTS: u64 = 200_000_000;
 
-/// Output size of max-pool 3, stride 2, no padding.
-pub(crate) fn pool_out(n: usize) -> usize {
-    (n.saturating_sub(3)) / 2 + 1
+/// Dimensions of a 3x3 RGB patch: the most eigenvector pairs a whitening conv can have.
+pub const WHITENING_DIMS: usize = 27;
+
+/// Output size of a k×k max-pool with this stride, no padding.
+pub(crate) fn pool_out(n: usize, k: usize, stride: usize) -> usize {
+    (n.saturating_sub(k)) / stride + 1
 }
 
 /// A layer whose output can carry keys and queries.

@@ -126,6 +126,12 @@ impl ClassAttention {
         let c = self.q.weight.dim(0).unwrap_or(0) as u64;
         let n1 = (n + 1) as u64;
         // q for one token, k and v for 1+N tokens, scores and weighted sum, proj, MLP, classifier
-        self.q.macs() + n1 * (self.k.macs() + self.v.macs()) + 2 * n1 * c + self.proj.macs() + self.fc1.macs() + self.fc2.macs() + self.fc.macs()
+        self.q.macs()
+            + n1 * (self.k.macs() + self.v.macs())
+            + 2 * n1 * c
+            + self.proj.macs()
+            + self.fc1.macs()
+            + self.fc2.macs()
+            + self.fc.macs()
     }
 }

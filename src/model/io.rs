@@ -76,15 +76,14 @@ pub type Decoded = (Vec<usize>, Vec<f32>);
 /// name, shape and type. The one reader behind both executors (candle and WebGPU).
 pub fn read_tensors(config: &ModelConfig, bytes: &[u8]) -> Result<BTreeMap<String, Decoded>> {
     config.validate()?;
-    let st = safetensors::SafeTensors::deserialize(bytes)
-        .map_err(|e| Error::io(WEIGHTS_FILE, format!("not a valid safetensors file: {e}")))?;
+    let st =
+        safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::io(WEIGHTS_FILE, format!("not a valid safetensors file: {e}")))?;
     let expected = expected_tensors(config)?;
     let mut out = BTreeMap::new();
     let mut scales = Vec::new();
     for (name, shape) in &expected {
-        let view = st
-            .tensor(name)
-            .map_err(|_| Error::weights(name, format!("missing from the weights file (expected shape {shape:?})")))?;
+        let view =
+            st.tensor(name).map_err(|_| Error::weights(name, format!("missing from the weights file (expected shape {shape:?})")))?;
         if view.shape() != shape.as_slice() {
             return Err(Error::weights(name, format!("expected shape {shape:?}, found {:?}", view.shape())));
         }
@@ -134,10 +133,7 @@ pub fn from_bytes(config: &ModelConfig, safetensors: &[u8], device: &Device) -> 
 
 /// The checked tensors of a safetensors file as f32 candle tensors (e.g. to store them anew).
 pub fn tensors_from_bytes(config: &ModelConfig, safetensors: &[u8], device: &Device) -> Result<HashMap<String, Tensor>> {
-    read_tensors(config, safetensors)?
-        .into_iter()
-        .map(|(k, (shape, v))| Ok((k, Tensor::from_vec(v, shape, device)?)))
-        .collect()
+    read_tensors(config, safetensors)?.into_iter().map(|(k, (shape, v))| Ok((k, Tensor::from_vec(v, shape, device)?))).collect()
 }
 
 /// Serialise tensors to safetensors bytes (F32 for checkpoints, F16 or Int8 for smaller downloads).

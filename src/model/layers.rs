@@ -58,6 +58,13 @@ impl Conv {
     pub fn macs(&self, h: usize, w: usize) -> u64 {
         self.weight.elem_count() as u64 * (h * w) as u64
     }
+
+    /// The same conv with its weights kept out of backpropagation (they still follow the
+    /// variable's value: the tensor shares its storage).
+    pub fn frozen(mut self) -> Self {
+        self.weight = self.weight.detach();
+        self
+    }
 }
 
 /// Linear layer, weight (out, in).
@@ -202,9 +209,7 @@ impl LayerNorm {
         let xc = x.broadcast_sub(&mean)?;
         let var = xc.sqr()?.mean_keepdim(1)?;
         let shape = (1, (), 1, 1);
-        xc.broadcast_div(&(var + self.eps)?.sqrt()?)?
-            .broadcast_mul(&self.weight.reshape(shape)?)?
-            .broadcast_add(&self.bias.reshape(shape)?)
+        xc.broadcast_div(&(var + self.eps)?.sqrt()?)?.broadcast_mul(&self.weight.reshape(shape)?)?.broadcast_add(&self.bias.reshape(shape)?)
     }
 }
 
@@ -288,6 +293,15 @@ pub fn max_pool_3s2(x: &Tensor) -> Result<Tensor> {
         return crate::kernels::max_pool_3s2(x);
     }
     x.max_pool2d_with_stride(3, 2)
+}
+
+/// Max-pool 2x2, stride 2 (odd edges dropped). Natively our kernel (candle's backward for it
+/// is composed from comparisons and upsampling); the page keeps candle's pooling.
+pub fn max_pool_2s2(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && cfg!(not(target_arch = "wasm32")) {
+        return crate::kernels::max_pool(x, 2);
+    }
+    x.max_pool2d(2)
 }
 
 /// Read a scalar tensor stored as shape (1).

@@ -1,6 +1,7 @@
 //! One model description (config.json + safetensors) built into a candle model that runs the
 //! GAttANet passes. The same description drives the WebGPU engine.
 pub mod config;
+pub mod conv_groups;
 pub mod gatta;
 pub mod head;
 pub mod io;
@@ -23,6 +24,7 @@ enum Backbone {
     Toy(toy::Toy),
     Resnet(resnet::ResNet),
     Patchconv(patchconv::PatchConv),
+    ConvGroups(conv_groups::ConvGroups),
 }
 
 /// Collects attended activations during one pass and applies the gains of the previous pass.
@@ -93,12 +95,13 @@ impl Model {
         let sets = config.stat_sets();
         let backbone = match &config.backbone {
             BackboneConfig::Toy { channels } => Backbone::Toy(toy::Toy::new(vb.pp("backbone"), cin, *channels, sets)?),
-            BackboneConfig::Resnet { depth, width } => {
-                Backbone::Resnet(resnet::ResNet::new(vb.pp("backbone"), cin, *depth, *width, sets)?)
+            BackboneConfig::Resnet { depth, width } => Backbone::Resnet(resnet::ResNet::new(vb.pp("backbone"), cin, *depth, *width, sets)?),
+            BackboneConfig::Patchconv { dim, depth, stem_stride, init_scale, se_ratio } => {
+                Backbone::Patchconv(patchconv::PatchConv::new(vb.pp("backbone"), cin, *dim, *depth, *stem_stride, *init_scale, *se_ratio)?)
             }
-            BackboneConfig::Patchconv { dim, depth, stem_stride, init_scale, se_ratio } => Backbone::Patchconv(
-                patchconv::PatchConv::new(vb.pp("backbone"), cin, *dim, *depth, *stem_stride, *init_scale, *se_ratio)?,
-            ),
+            BackboneConfig::ConvGroups { whitening, widths, blocks } => {
+                Backbone::ConvGroups(conv_groups::ConvGroups::new(vb.pp("backbone"), cin, *whitening, widths, *blocks, sets)?)
+            }
         };
         let head = Head::new(vb.pp("head"), &config.head, config.feature_shape(), config.num_classes())?;
         let candidates = config.attention_sites();
@@ -144,6 +147,7 @@ impl Model {
             Backbone::Toy(m) => m.forward(x, ctx, tap)?,
             Backbone::Resnet(m) => m.forward(x, ctx, tap)?,
             Backbone::Patchconv(m) => m.forward(x, ctx, tap)?,
+            Backbone::ConvGroups(m) => m.forward(x, ctx, tap)?,
         };
         let mut out = self.head.forward(&features, tap)?;
         out.logits = tap.site(out.logits)?;
@@ -192,6 +196,7 @@ impl Model {
             Backbone::Toy(m) => m.macs(h, w),
             Backbone::Resnet(m) => m.macs(h, w),
             Backbone::Patchconv(m) => m.macs(h, w),
+            Backbone::ConvGroups(m) => m.macs(h, w),
         };
         backbone + self.head.macs(fh, fw)
     }

@@ -40,8 +40,8 @@ impl Toy {
         for (i, (conv, _)) in self.layers.iter().enumerate() {
             total += conv.macs(h, w);
             if i < 2 {
-                h = super::config::pool_out(h);
-                w = super::config::pool_out(w);
+                h = super::config::pool_out(h, 3, 2);
+                w = super::config::pool_out(w, 3, 2);
             }
         }
         total

@@ -111,9 +111,7 @@ pub fn make_batch<R: Rng>(ds: &Dataset, indices: &[usize], spec: &InputSpec, tra
     let len = ds.image_len();
     let plane = h * w;
     // Per channel: byte → normalised value.
-    let lut: Vec<[f32; 256]> = (0..c)
-        .map(|ch| std::array::from_fn(|p| (p as f32 / 255.0 - spec.mean[ch]) / spec.std[ch]))
-        .collect();
+    let lut: Vec<[f32; 256]> = (0..c).map(|ch| std::array::from_fn(|p| (p as f32 / 255.0 - spec.mean[ch]) / spec.std[ch])).collect();
     let mut x = vec![0f32; indices.len() * len];
     let mut buf = vec![0u8; len];
     let mut transform = transform;

@@ -215,11 +215,13 @@ fn detect_here(dir: &Path) -> Option<Format> {
 }
 
 fn find_idx(dir: &Path, patterns: &[&str], split: &str) -> Option<PathBuf> {
-    patterns.iter().flat_map(|p| {
-        let name = p.replace("{split}", split);
-        [dir.join(format!("{name}.gz")), dir.join(name)]
-    })
-    .find(|p| p.is_file())
+    patterns
+        .iter()
+        .flat_map(|p| {
+            let name = p.replace("{split}", split);
+            [dir.join(format!("{name}.gz")), dir.join(name)]
+        })
+        .find(|p| p.is_file())
 }
 
 /// Load one split of the data set at `path`.
@@ -284,8 +286,7 @@ fn load_image_folder(root: &Path, split: Split, opts: &LoadOptions) -> Result<Da
         per_class[label] = read_dir_sorted(folder)?
             .into_iter()
             .filter(|p| {
-                p.is_file()
-                    && p.extension().is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str()))
+                p.is_file() && p.extension().is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_lowercase().as_str()))
             })
             .collect();
     }
@@ -456,14 +457,12 @@ fn check_labels(labels: &[u32], classes: usize, source: &Path) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // CIFAR binary
 
-pub const CIFAR10_CLASSES: [&str; 10] =
-    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+pub const CIFAR10_CLASSES: [&str; 10] = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 fn load_cifar(root: &Path, format: Format, split: Split, opts: &LoadOptions) -> Result<Dataset> {
     let (files, label_bytes, n_classes, meta): (Vec<PathBuf>, usize, usize, &str) = match (format, split) {
         (Format::Cifar10, Split::Train) => {
-            let files: Vec<PathBuf> =
-                (1..=5).map(|i| root.join(format!("data_batch_{i}.bin"))).filter(|p| p.is_file()).collect();
+            let files: Vec<PathBuf> = (1..=5).map(|i| root.join(format!("data_batch_{i}.bin"))).filter(|p| p.is_file()).collect();
             (files, 1, 10, "batches.meta.txt")
         }
         (Format::Cifar10, Split::Test) => (vec![root.join("test_batch.bin")], 1, 10, "batches.meta.txt"),
@@ -471,7 +470,11 @@ fn load_cifar(root: &Path, format: Format, split: Split, opts: &LoadOptions) -> 
         (_, Split::Test) => (vec![root.join("test.bin")], 2, 100, "fine_label_names.txt"),
     };
     if files.is_empty() || !files.iter().all(|f| f.is_file()) {
-        let want = if format == Format::Cifar10 && split == Split::Train { "data_batch_1.bin .. data_batch_5.bin".to_string() } else { file_name(&files[0]) };
+        let want = if format == Format::Cifar10 && split == Split::Train {
+            "data_batch_1.bin .. data_batch_5.bin".to_string()
+        } else {
+            file_name(&files[0])
+        };
         bail!("{} has no {want} (the {split} split of the {format} release)", root.display());
     }
     let record = label_bytes + 3072;
@@ -542,13 +545,13 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     if ndims == 0 || bytes.len() < header {
         return Err(bad("truncated header".into()));
     }
-    let dims: Vec<usize> = (0..ndims)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        (0..ndims).map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize).collect();
     if dims.contains(&0) {
         return Err(bad(format!("a dimension of {dims:?} is 0")));
     }
-    let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| bad(format!("the dimensions {dims:?} are too large")))?;
+    let count =
+        dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| bad(format!("the dimensions {dims:?} are too large")))?;
     if bytes.len() - header != count {
         return Err(bad(format!("the header says {dims:?} = {count} bytes of data, the file has {}", bytes.len() - header)));
     }
@@ -585,10 +588,7 @@ fn load_idx(root: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
     if c == 3 {
         // HWC → CHW, as the converter expects.
         let plane = h * w;
-        raw = raw
-            .chunks_exact(plane * 3)
-            .flat_map(|img| (0..3).flat_map(move |ch| (0..plane).map(move |p| img[p * 3 + ch])))
-            .collect();
+        raw = raw.chunks_exact(plane * 3).flat_map(|img| (0..3).flat_map(move |ch| (0..plane).map(move |p| img[p * 3 + ch]))).collect();
     }
     let mut labels: Vec<u32> = labels.into_iter().map(u32::from).collect();
     if let Some(l) = opts.limit {

@@ -96,6 +96,34 @@ impl Tally {
     }
 }
 
+/// The batch mirrored left-right (the flip half of test-time augmentation).
+pub fn mirrored(batch: &Batch) -> Batch {
+    let (_, _, _, w) = batch.shape;
+    let mut x = batch.x.clone();
+    x.chunks_exact_mut(w).for_each(|row| row.reverse());
+    Batch { x, y: batch.y.clone(), shape: batch.shape }
+}
+
+/// Accuracy per pass with flip test-time augmentation: each pass's softmax averaged over the
+/// image and its mirror. Reported beside the single-view accuracy, never instead of it.
+pub fn evaluate_flip_tta(model: &Model, ds: &Dataset, passes: usize, limit: Option<usize>) -> Result<EvalResult> {
+    let n = limit.map_or(ds.len(), |l| l.min(ds.len()));
+    let mut tally = Tally::new(ds.classes.len());
+    let indices: Vec<usize> = (0..n).collect();
+    for chunk in indices.chunks(EVAL_BATCH) {
+        let batch = make_batch(ds, chunk, &model.config.input, Transform::<rand::rngs::StdRng>::None);
+        let plain = forward(model, &batch, passes, false)?;
+        let flipped = forward(model, &mirrored(&batch), passes, false)?;
+        let probs = plain
+            .iter()
+            .zip(&flipped)
+            .map(|(a, b)| Ok((candle_nn::ops::softmax_last_dim(a)? + candle_nn::ops::softmax_last_dim(b)?)?))
+            .collect::<Result<Vec<_>>>()?;
+        tally.add(&probs, &batch.y)?;
+    }
+    Ok(tally.result(&ds.classes))
+}
+
 /// Evaluate on the first `limit` images (all when None) in eval mode. With `noise` = (σ, seed),
 /// Gaussian noise of σ is added to the [0, 1] images first (the same noise for the same seed).
 pub fn evaluate(model: &Model, ds: &Dataset, passes: usize, limit: Option<usize>, noise: Option<(f32, u64)>) -> Result<EvalResult> {
@@ -112,4 +140,19 @@ pub fn evaluate(model: &Model, ds: &Dataset, passes: usize, limit: Option<usize>
         tally.add(&logits, &batch.y)?;
     }
     Ok(tally.result(&ds.classes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirrored_reverses_each_row_of_each_channel() {
+        // 2 images, 1 channel, 2x3
+        let b = Batch { x: (0..12).map(|v| v as f32).collect(), y: vec![0, 1], shape: (2, 1, 2, 3) };
+        let m = mirrored(&b);
+        assert_eq!(m.x, vec![2., 1., 0., 5., 4., 3., 8., 7., 6., 11., 10., 9.]);
+        assert_eq!((m.y, m.shape), (b.y.clone(), b.shape));
+        assert_eq!(mirrored(&m).x, b.x);
+    }
 }

@@ -6,6 +6,7 @@ pub mod eval;
 pub mod init;
 pub mod optim;
 pub mod run;
+pub mod whitening;
 
 pub use augment::{make_batch, Augment, Batch, Transform};
 pub use data::{load, Dataset, Format, LoadOptions, Split};

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 pub fn is_bn_stat(name: &str) -> bool {
     let mut parts = name.rsplit('.');
     let (Some(last), Some(set)) = (parts.next(), parts.next()) else { return false };
-    matches!(last, "mean" | "var")
-        && set.strip_prefix("stats").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    matches!(last, "mean" | "var") && set.strip_prefix("stats").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether weight decay applies: conv/linear weights and GAttANet keys and queries; not norms
@@ -37,41 +36,63 @@ pub const MOMENTUM: f32 = 0.9;
 pub const ADAM_BETAS: (f32, f32) = (0.9, 0.999);
 pub const ADAM_EPS: f32 = 1e-8;
 
+/// How one group of parameters is updated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Group {
+    pub kind: OptimizerKind,
+    /// This group's learning rate is the schedule's times this.
+    pub lr_scale: f64,
+    pub weight_decay: f32,
+}
+
 /// One trained variable and its optimiser state.
 pub struct Param {
     pub name: String,
     pub var: Var,
     pub decay: bool,
+    pub group: Group,
     /// SGD: [momentum buffer]; AdamW: [m, v]. Empty until the first step.
     pub state: Vec<Vec<f32>>,
 }
 
 pub struct Optimizer {
-    pub kind: OptimizerKind,
-    pub weight_decay: f32,
     pub params: Vec<Param>,
     /// Steps taken.
     pub steps: u64,
 }
 
+/// Whether a parameter belongs to the classifier head or to GAttANet (keys, queries, α): the
+/// parts that `TrainOptions::head_lr` may give their own AdamW group. The class-attention head
+/// is LayerNorm-based (not scale-invariant like the BatchNorm trunk) and learns poorly with the
+/// trunk's high SGD learning rate.
+pub fn is_head_or_attention(name: &str) -> bool {
+    name.starts_with("head.") || name.starts_with("gatta.")
+}
+
 impl Optimizer {
-    /// Every variable except BatchNorm statistics, sorted by name.
+    /// Every variable except BatchNorm statistics, sorted by name, in one group.
     pub fn new(kind: OptimizerKind, weight_decay: f64, vars: &HashMap<String, Var>) -> Self {
+        let group = Group { kind, lr_scale: 1.0, weight_decay: weight_decay as f32 };
         let mut params: Vec<Param> = vars
             .iter()
             .filter(|(n, _)| !is_bn_stat(n))
-            .map(|(n, v)| Param { name: n.clone(), var: v.clone(), decay: decays(n), state: Vec::new() })
+            .map(|(n, v)| Param { name: n.clone(), var: v.clone(), decay: decays(n), group, state: Vec::new() })
             .collect();
         params.sort_by(|a, b| a.name.cmp(&b.name));
-        Optimizer { kind, weight_decay: weight_decay as f32, params, steps: 0 }
+        Optimizer { params, steps: 0 }
+    }
+
+    /// Put the parameters whose name matches `select` in their own group.
+    pub fn with_group(mut self, select: impl Fn(&str) -> bool, group: Group) -> Self {
+        for p in self.params.iter_mut().filter(|p| select(&p.name)) {
+            p.group = group;
+        }
+        self
     }
 
     /// Gradients of the parameters as vectors (zeros where a parameter got none).
     pub fn gradients(&self, grads: &GradStore) -> Result<Vec<Option<Vec<f32>>>> {
-        self.params
-            .iter()
-            .map(|p| Ok(grads.get(p.var.as_tensor()).map(|g| g.flatten_all()?.to_vec1::<f32>()).transpose()?))
-            .collect()
+        self.params.iter().map(|p| Ok(grads.get(p.var.as_tensor()).map(|g| g.flatten_all()?.to_vec1::<f32>()).transpose()?)).collect()
     }
 
     /// One update with learning rate `lr`; `grads` as from [`Optimizer::gradients`] (already clipped).
@@ -80,14 +101,14 @@ impl Optimizer {
             bail!("{} gradients for {} parameters", grads.len(), self.params.len());
         }
         self.steps += 1;
-        let lr = lr as f32;
         let t = self.steps as i32;
         for (p, g) in self.params.iter_mut().zip(grads) {
             let Some(g) = g else { continue }; // unused this step: untouched, as PyTorch
             let t_var = p.var.as_tensor();
             let mut w = t_var.flatten_all()?.to_vec1::<f32>()?;
-            let wd = if p.decay { self.weight_decay } else { 0.0 };
-            match self.kind {
+            let wd = if p.decay { p.group.weight_decay } else { 0.0 };
+            let lr = (lr * p.group.lr_scale) as f32;
+            match p.group.kind {
                 OptimizerKind::Sgd => {
                     if p.state.is_empty() {
                         p.state = vec![vec![0.0; w.len()]];
@@ -133,11 +154,11 @@ impl Optimizer {
 
     /// Restore the state written by [`Optimizer::state_tensors`].
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, steps: u64) -> Result<()> {
-        let slots = match self.kind {
-            OptimizerKind::Sgd => 1,
-            OptimizerKind::Adamw => 2,
-        };
         for p in &mut self.params {
+            let slots = match p.group.kind {
+                OptimizerKind::Sgd => 1,
+                OptimizerKind::Adamw => 2,
+            };
             let found: Vec<Option<&Tensor>> = (0..slots).map(|i| tensors.get(&format!("{}.{i}", p.name))).collect();
             if found.iter().all(Option::is_none) {
                 p.state.clear(); // never stepped (no gradient yet)

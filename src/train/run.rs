@@ -22,8 +22,11 @@ use super::augment::{derived_rng, make_batch, Augment, Transform};
 use super::data::Dataset;
 use super::eval::{evaluate, forward, ClassAccuracy, EvalResult, Tally};
 use super::init::init_seeded;
-use super::optim::{clip_grad_norm, is_bn_stat, learning_rate, passes_loss, Optimizer, OptimizerKind, ScheduleKind};
-use crate::model::{io, Model, ModelConfig, RunOptions};
+use super::optim::{
+    clip_grad_norm, is_bn_stat, is_head_or_attention, learning_rate, passes_loss, Group, Optimizer, OptimizerKind, ScheduleKind,
+};
+use super::whitening;
+use crate::model::{io, BackboneConfig, Model, ModelConfig, RunOptions};
 
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 pub const METRICS_FILE: &str = "metrics.json";
@@ -57,6 +60,33 @@ pub struct TrainOptions {
     /// with a new schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
+    /// Random-crop padding in pixels (the crop shifts the image by up to this much).
+    #[serde(default = "default_crop_pad")]
+    pub crop_pad: usize,
+    /// Train the first N epochs with one pass only. With α = 0 at initialisation the later
+    /// passes repeat the first exactly, so this trains the same network at a fraction of the cost
+    /// until GAttANet's passes start (α, keys and queries learn from then on).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub plain_epochs: usize,
+    /// Peak learning rate of an AdamW group for the head and GAttANet's parameters (None: they
+    /// follow the main optimiser). Its schedule has the main one's shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_lr: Option<f64>,
+    /// Decoupled weight decay of that AdamW group.
+    #[serde(default = "default_head_weight_decay")]
+    pub head_weight_decay: f64,
+}
+
+fn default_head_weight_decay() -> f64 {
+    0.05
+}
+
+fn default_crop_pad() -> usize {
+    Augment::STANDARD.pad
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 impl Default for TrainOptions {
@@ -77,14 +107,30 @@ impl Default for TrainOptions {
             augment: true,
             cutout: 0,
             init: None,
+            crop_pad: default_crop_pad(),
+            plain_epochs: 0,
+            head_lr: None,
+            head_weight_decay: default_head_weight_decay(),
         }
     }
 }
 
 impl TrainOptions {
     pub fn augmentation(&self) -> Augment {
-        let base = if self.augment { Augment::STANDARD } else { Augment::NONE };
+        let base = if self.augment { Augment { pad: self.crop_pad, ..Augment::STANDARD } } else { Augment::NONE };
         Augment { cutout: self.cutout, ..base }
+    }
+
+    /// The optimiser these options describe, over `vars`.
+    pub fn optimizer_for(&self, vars: &HashMap<String, candle_core::Var>) -> Optimizer {
+        let optimizer = Optimizer::new(self.optimizer, self.weight_decay, vars);
+        match self.head_lr {
+            None => optimizer,
+            Some(lr) => {
+                let group = Group { kind: OptimizerKind::Adamw, lr_scale: lr / self.lr, weight_decay: self.head_weight_decay as f32 };
+                optimizer.with_group(is_head_or_attention, group)
+            }
+        }
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -93,6 +139,20 @@ impl TrainOptions {
         }
         if self.epochs > 100_000 || self.batch > 65_536 {
             bail!("--epochs must be at most 100000 and --batch at most 65536");
+        }
+        if let Some(lr) = self.head_lr {
+            if !(lr.is_finite() && lr > 0.0) {
+                bail!("--head-lr must be positive, got {lr}");
+            }
+        }
+        if !(self.head_weight_decay.is_finite() && self.head_weight_decay >= 0.0) {
+            bail!("--head-weight-decay must be >= 0");
+        }
+        if self.crop_pad > 64 {
+            bail!("--crop-pad is in pixels, at most 64; got {}", self.crop_pad);
+        }
+        if self.plain_epochs > self.epochs {
+            bail!("--plain-epochs ({}) exceeds --epochs ({})", self.plain_epochs, self.epochs);
         }
         if self.cutout > 1024 {
             bail!("--cutout is a square side in pixels, at most 1024; got {}", self.cutout);
@@ -249,6 +309,34 @@ fn storage_dtype(job: &Job, varmap: &VarMap) -> io::Storage {
     job.dtype.unwrap_or_else(|| io::Storage::fitting(&io::varmap_tensors(varmap), io::MODEL_LIMIT_BYTES))
 }
 
+/// Set the frozen whitening conv of a `conv_groups` backbone from the training images.
+pub fn set_whitening(varmap: &VarMap, train: &Dataset, cfg: &ModelConfig, pairs: usize) -> Result<()> {
+    let cov = whitening::patch_covariance(train, &cfg.input, whitening::WHITENING_IMAGES)?;
+    let filters = whitening::whitening_filters(&cov, pairs)?;
+    let data = varmap.data().lock().expect("varmap lock");
+    let var = data.get(WHITENING_WEIGHT).with_context(|| format!("the model has no `{WHITENING_WEIGHT}`"))?;
+    var.set(&Tensor::from_vec(filters, var.shape(), var.device())?)?;
+    Ok(())
+}
+
+/// Set every pass's BatchNorm statistics to those of the first pass.
+fn copy_first_pass_stats(varmap: &VarMap) -> Result<()> {
+    let data = varmap.data().lock().expect("varmap lock");
+    for (name, var) in data.iter() {
+        if !is_bn_stat(name) || name.contains(".stats0.") {
+            continue;
+        }
+        let (head, tail) = name.rsplit_once('.').expect("a statistic's name has a set");
+        let (prefix, _) = head.rsplit_once('.').expect("a statistic's name has a set");
+        let first = data.get(&format!("{prefix}.stats0.{tail}")).with_context(|| format!("no first-pass statistics for `{name}`"))?;
+        var.set(first.as_tensor())?;
+    }
+    Ok(())
+}
+
+/// The frozen patch-whitening filters of `conv_groups` backbones.
+pub const WHITENING_WEIGHT: &str = "backbone.whiten.weight";
+
 /// Train according to `job`; returns the metrics also written to `out/metrics.json`.
 pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
     let opts = &job.options;
@@ -263,7 +351,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
     let device = Device::Cpu;
     let (model, varmap) = init_seeded(cfg, opts.seed, &device)?;
     let vars: HashMap<String, candle_core::Var> = varmap.data().lock().expect("varmap lock").clone();
-    let mut optimizer = Optimizer::new(opts.optimizer, opts.weight_decay, &vars);
+    let mut optimizer = opts.optimizer_for(&vars);
     let passes = model_passes(cfg);
     let dtype = storage_dtype(job, &varmap);
 
@@ -301,15 +389,19 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
     let mut start_epoch = 0;
     match (job.resume, existing) {
         (true, None) => bail!("--resume: no checkpoint in {} (start without --resume)", job.out.join(CHECKPOINT_DIR).display()),
-        (false, Some(_)) => bail!(
-            "{} already holds a checkpoint: pass --resume to continue that run, or choose another --out",
-            job.out.display()
-        ),
+        (false, Some(_)) => {
+            bail!("{} already holds a checkpoint: pass --resume to continue that run, or choose another --out", job.out.display())
+        }
         (false, None) => {
             if let Some(dir) = &opts.init {
                 load_init(&varmap, cfg, dir)?;
                 if job.log {
                     println!("starting from the weights in {}", dir.display());
+                }
+            } else if let BackboneConfig::ConvGroups { whitening, .. } = &cfg.backbone {
+                set_whitening(&varmap, train, cfg, *whitening)?;
+                if job.log {
+                    println!("patch whitening set from {} training images", whitening::WHITENING_IMAGES.min(n));
                 }
             }
         }
@@ -358,6 +450,11 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
 
     for epoch in start_epoch..end_epoch {
         let epoch_start = Instant::now();
+        let passes_now = if epoch < opts.plain_epochs { 1 } else { passes };
+        if epoch == opts.plain_epochs && epoch > 0 {
+            // The later passes start as copies of the first (α = 0): so do their statistics.
+            copy_first_pass_stats(&varmap)?;
+        }
         let mut rng = derived_rng(opts.seed, "epoch", epoch as u64);
         let mut perm: Vec<usize> = (0..n).collect();
         perm.shuffle(&mut rng);
@@ -382,6 +479,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
             let b = make_batch(train, idx, spec, Transform::Augment(&aug, &mut rng));
             let x = Tensor::from_slice(&b.x, b.shape, &device)?;
             lr = learning_rate(opts.schedule, opts.lr, opts.warmup, epoch * steps_per_epoch + s, total_steps);
+            let settings = StepSettings { passes: passes_now, ..settings.clone() };
             let StepResult { loss: loss_value, grad_norm: norm, logits } = train_step(&model, &mut optimizer, &x, &b.y, &settings, lr)?;
             if !loss_value.is_finite() {
                 bail!(
@@ -417,13 +515,13 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
             bar.finish_and_clear();
         }
         if epoch == 0 {
-            let check = bn_check(&model, &varmap, train, batch, passes)?;
+            let check = bn_check(&model, &varmap, train, batch, passes_now)?;
             if job.log {
                 print_bn_check(&check);
             }
             metrics.bn_check = Some(check);
         }
-        let result = evaluate(&model, test, passes, opts.eval_limit, None)?;
+        let result = evaluate(&model, test, passes_now, opts.eval_limit, None)?;
         let record = EpochRecord {
             epoch: epoch + 1,
             loss: loss_sum / steps_per_epoch as f64,
@@ -438,10 +536,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
         };
         if job.log {
             let per_pass = if record.test_per_pass.len() > 1 {
-                format!(
-                    " (passes {})",
-                    record.test_per_pass.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect::<Vec<_>>().join(" / ")
-                )
+                format!(" (passes {})", record.test_per_pass.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect::<Vec<_>>().join(" / "))
             } else {
                 String::new()
             };

@@ -51,12 +51,7 @@ pub(crate) fn scaled(w: u32, h: u32, size: u32) -> (u32, u32) {
 
 /// The agreement map of conv layer `layer` in pass `pass`; None for a dense layer, an index
 /// out of range or a shape that is not [H, W].
-pub(crate) fn select_agreement(
-    insp: &Inspection,
-    pass: usize,
-    layer: usize,
-    norm: Normalization,
-) -> Option<Selected<'_>> {
+pub(crate) fn select_agreement(insp: &Inspection, pass: usize, layer: usize, norm: Normalization) -> Option<Selected<'_>> {
     let l = insp.passes.get(pass)?.layers.get(layer)?;
     match (l.kind, l.shape.as_slice()) {
         (LayerKind::Conv, &[h, w]) if h > 0 && w > 0 => {
@@ -67,12 +62,7 @@ pub(crate) fn select_agreement(
 }
 
 /// The class attention of aggregation head `head` in pass `pass`; None without one.
-pub(crate) fn select_attention(
-    insp: &Inspection,
-    pass: usize,
-    head: usize,
-    norm: Normalization,
-) -> Option<Selected<'_>> {
+pub(crate) fn select_attention(insp: &Inspection, pass: usize, head: usize, norm: Normalization) -> Option<Selected<'_>> {
     let agg = insp.passes.get(pass)?.aggregation.as_ref()?;
     let [h, w] = agg.grid;
     (h > 0 && w > 0).then_some(())?;

@@ -58,16 +58,7 @@ fn linear(i: usize, n: usize, len: usize) -> (usize, usize, f32) {
 
 /// The map as an `out_w`×`out_h` image: resampled, then coloured through `range` and `cmap`.
 #[allow(clippy::too_many_arguments)]
-pub fn heatmap(
-    map: &[f32],
-    h: usize,
-    w: usize,
-    out_w: u32,
-    out_h: u32,
-    range: Range,
-    cmap: ColorMap,
-    interp: Interp,
-) -> RgbImage {
+pub fn heatmap(map: &[f32], h: usize, w: usize, out_w: u32, out_h: u32, range: Range, cmap: ColorMap, interp: Interp) -> RgbImage {
     let values = resample(map, h, w, out_w, out_h, interp);
     let mut img = RgbImage::new(out_w, out_h);
     for (px, v) in img.pixels_mut().zip(values) {

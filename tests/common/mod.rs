@@ -49,7 +49,20 @@ pub fn small_configs() -> Vec<ModelConfig> {
             input: input(8),
             backbone: BackboneConfig::Resnet { depth: 8, width: 4 },
             head: HeadConfig::ClassAttention { heads: 1, mlp_ratio: 3, init_scale: 0.5 },
-            attention: Some(AttentionConfig { dim: 3, passes: 3, layers: Some(vec!["stage3.block1".into(), "logits".into()]), ..Default::default() }),
+            attention: Some(AttentionConfig {
+                dim: 3,
+                passes: 3,
+                layers: Some(vec!["stage3.block1".into(), "logits".into()]),
+                ..Default::default()
+            }),
+        },
+        ModelConfig {
+            name: "conv-groups".into(),
+            classes: classes(4),
+            input: input(10),
+            backbone: BackboneConfig::ConvGroups { whitening: 3, widths: vec![6, 8], blocks: 1 },
+            head: HeadConfig::ClassAttention { heads: 2, mlp_ratio: 2, init_scale: 0.5 },
+            attention: att(),
         },
     ]
 }

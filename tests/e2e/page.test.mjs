@@ -100,7 +100,12 @@ function expectedLayers(cfg) {
   if (!cfg.attention) return 0;
   if (Array.isArray(cfg.attention.layers)) return cfg.attention.layers.length;
   const b = cfg.backbone;
-  const conv = b.kind === 'toy' ? 3 : b.kind === 'resnet' ? 3 * ((b.depth - 2) / 6) : b.depth;
+  const conv = {
+    toy: () => 3,
+    resnet: () => 3 * ((b.depth - 2) / 6),
+    patchconv: () => b.depth,
+    conv_groups: () => 2 * b.widths.length + (b.blocks ?? 0),
+  }[b.kind]();
   return conv + (cfg.head.kind === 'mlp' ? 1 : 0) + 1;
 }
 async function upload(p, name, mimeType, buffer) {

@@ -141,12 +141,27 @@ pub enum Msg {
     PlayTick,
     Manifest(Result<Vec<ModelEntry>, String>),
     SelectModel(String),
-    ModelProgress { seq: u32, loaded: f64, total: Option<f64> },
-    ModelFetched { seq: u32, entry: ModelEntry, result: Result<(String, Vec<u8>), String> },
+    ModelProgress {
+        seq: u32,
+        loaded: f64,
+        total: Option<f64>,
+    },
+    ModelFetched {
+        seq: u32,
+        entry: ModelEntry,
+        result: Result<(String, Vec<u8>), String>,
+    },
     PickSample(&'static str),
-    SampleFetched { id: &'static str, result: Result<Vec<u8>, String> },
+    SampleFetched {
+        id: &'static str,
+        result: Result<Vec<u8>, String>,
+    },
     OpenFile(File),
-    FileRead { name: String, url: String, result: Result<Vec<u8>, String> },
+    FileRead {
+        name: String,
+        url: String,
+        result: Result<Vec<u8>, String>,
+    },
     SetPasses(usize),
     SetAlpha(f32),
     SetPass(usize),
@@ -578,11 +593,8 @@ impl Component for App {
             }
             Msg::Manifest(Ok(entries)) => {
                 let wanted = self.url_state.model.take();
-                let pick = wanted
-                    .as_ref()
-                    .and_then(|w| entries.iter().find(|e| &e.name == w))
-                    .or_else(|| entries.first())
-                    .map(|e| e.name.clone());
+                let pick =
+                    wanted.as_ref().and_then(|w| entries.iter().find(|e| &e.name == w)).or_else(|| entries.first()).map(|e| e.name.clone());
                 if let Some(w) = wanted.filter(|w| !entries.iter().any(|e| &e.name == w)) {
                     self.notice = Some(format!("The link asks for model “{w}”, which this site does not have; showing another."));
                 }
@@ -761,7 +773,8 @@ impl Component for App {
             }
             Msg::CameraStarted(Err(e)) => self.error = Some(format!("The camera is not available: {e}")),
             Msg::Capture => {
-                let shot = self.video_ref.cast::<web_sys::HtmlVideoElement>().ok_or("no video".to_string()).and_then(|v| export::snapshot(&v));
+                let shot =
+                    self.video_ref.cast::<web_sys::HtmlVideoElement>().ok_or("no video".to_string()).and_then(|v| export::snapshot(&v));
                 if let Some(s) = self.camera.take() {
                     export::stop_camera(&s);
                 }
@@ -816,9 +829,7 @@ impl Component for App {
         }
         // A <select> keeps what the user picked even when that model failed to load: put the
         // model in use back (the virtual DOM did not change, so Yew would not).
-        if let (None, Some(m), Some(sel)) =
-            (self.model_seq, &self.model, self.model_select.cast::<web_sys::HtmlSelectElement>())
-        {
+        if let (None, Some(m), Some(sel)) = (self.model_seq, &self.model, self.model_select.cast::<web_sys::HtmlSelectElement>()) {
             if sel.value() != m.entry.name {
                 sel.set_value(&m.entry.name);
             }

@@ -19,18 +19,86 @@ pub struct Sample {
 pub const DEFAULT_SAMPLE: &str = "horse";
 
 pub const SAMPLES: &[Sample] = &[
-    Sample { id: "airplane", file: "samples/airplane.jpg", label: "airplane", alt: "A green propeller plane against a white sky (CIFAR-10 test image, 32×32)", class: "airplane" },
-    Sample { id: "automobile", file: "samples/automobile.jpg", label: "car", alt: "A small blue car parked on grass (CIFAR-10 test image, 32×32)", class: "automobile" },
-    Sample { id: "bird", file: "samples/bird.jpg", label: "bird", alt: "A bird with an orange breast on a green background (CIFAR-10 test image, 32×32)", class: "bird" },
-    Sample { id: "cat", file: "samples/cat.jpg", label: "cat", alt: "An orange cat seen from the side (CIFAR-10 test image, 32×32)", class: "cat" },
-    Sample { id: "deer", file: "samples/deer.jpg", label: "deer", alt: "A brown deer standing in a field (CIFAR-10 test image, 32×32)", class: "deer" },
-    Sample { id: "dog", file: "samples/dog.jpg", label: "dog", alt: "A brown and white puppy lying down (CIFAR-10 test image, 32×32)", class: "dog" },
-    Sample { id: "frog", file: "samples/frog.jpg", label: "frog", alt: "A red-brown frog on leaves (CIFAR-10 test image, 32×32)", class: "frog" },
-    Sample { id: "horse", file: "samples/horse.jpg", label: "horse", alt: "A brown horse grazing on a green field (CIFAR-10 test image, 32×32)", class: "horse" },
-    Sample { id: "ship", file: "samples/ship.jpg", label: "ship", alt: "A white cruise ship on blue water (CIFAR-10 test image, 32×32)", class: "ship" },
-    Sample { id: "truck", file: "samples/truck.jpg", label: "truck", alt: "A red fire truck (CIFAR-10 test image, 32×32)", class: "truck" },
-    Sample { id: "sailboat-photo", file: "samples/sailboat-photo.jpg", label: "sailboat (wide)", alt: "A rendered picture of a sailboat on a calm sea under an evening sky, wider than tall", class: "ship" },
-    Sample { id: "airplane-photo", file: "samples/airplane-photo.jpg", label: "airliner (tall)", alt: "A rendered picture of an airliner climbing through a blue sky with clouds, taller than wide", class: "airplane" },
+    Sample {
+        id: "airplane",
+        file: "samples/airplane.jpg",
+        label: "airplane",
+        alt: "A green propeller plane against a white sky (CIFAR-10 test image, 32×32)",
+        class: "airplane",
+    },
+    Sample {
+        id: "automobile",
+        file: "samples/automobile.jpg",
+        label: "car",
+        alt: "A small blue car parked on grass (CIFAR-10 test image, 32×32)",
+        class: "automobile",
+    },
+    Sample {
+        id: "bird",
+        file: "samples/bird.jpg",
+        label: "bird",
+        alt: "A bird with an orange breast on a green background (CIFAR-10 test image, 32×32)",
+        class: "bird",
+    },
+    Sample {
+        id: "cat",
+        file: "samples/cat.jpg",
+        label: "cat",
+        alt: "An orange cat seen from the side (CIFAR-10 test image, 32×32)",
+        class: "cat",
+    },
+    Sample {
+        id: "deer",
+        file: "samples/deer.jpg",
+        label: "deer",
+        alt: "A brown deer standing in a field (CIFAR-10 test image, 32×32)",
+        class: "deer",
+    },
+    Sample {
+        id: "dog",
+        file: "samples/dog.jpg",
+        label: "dog",
+        alt: "A brown and white puppy lying down (CIFAR-10 test image, 32×32)",
+        class: "dog",
+    },
+    Sample {
+        id: "frog",
+        file: "samples/frog.jpg",
+        label: "frog",
+        alt: "A red-brown frog on leaves (CIFAR-10 test image, 32×32)",
+        class: "frog",
+    },
+    Sample {
+        id: "horse",
+        file: "samples/horse.jpg",
+        label: "horse",
+        alt: "A brown horse grazing on a green field (CIFAR-10 test image, 32×32)",
+        class: "horse",
+    },
+    Sample {
+        id: "ship",
+        file: "samples/ship.jpg",
+        label: "ship",
+        alt: "A white cruise ship on blue water (CIFAR-10 test image, 32×32)",
+        class: "ship",
+    },
+    Sample {
+        id: "truck", file: "samples/truck.jpg", label: "truck", alt: "A red fire truck (CIFAR-10 test image, 32×32)", class: "truck"
+    },
+    Sample {
+        id: "sailboat-photo",
+        file: "samples/sailboat-photo.jpg",
+        label: "sailboat (wide)",
+        alt: "A rendered picture of a sailboat on a calm sea under an evening sky, wider than tall",
+        class: "ship",
+    },
+    Sample {
+        id: "airplane-photo",
+        file: "samples/airplane-photo.jpg",
+        label: "airliner (tall)",
+        alt: "A rendered picture of an airliner climbing through a blue sky with clouds, taller than wide",
+        class: "airplane",
+    },
 ];
 
 pub fn find(id: &str) -> Option<&'static Sample> {

@@ -53,8 +53,7 @@ impl Chart for TopK<'_> {
             let colour = if i == 0 { HIGHLIGHT } else { [0; 3] };
             let y = row(i) + 0.5;
             [
-                EmptyElement::at((0.0, y))
-                    + Text::new(name.clone(), (-10, 0), theme.text(LABEL, colour, HPos::Right, VPos::Center)),
+                EmptyElement::at((0.0, y)) + Text::new(name.clone(), (-10, 0), theme.text(LABEL, colour, HPos::Right, VPos::Center)),
                 EmptyElement::at((t.p.clamp(0.0, 1.0), y))
                     + Text::new(fmt_percent(t.p), (8, 0), theme.text(LABEL, GREY_TEXT, HPos::Left, VPos::Center)),
             ]
@@ -175,10 +174,7 @@ impl Chart for SignedBars {
             let x = i as f32;
             Rectangle::new([(x - 0.4, 0.0), (x + 0.4, if v.is_finite() { v } else { 0.0 })], rgb(colour(i)).filled())
         }))?;
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(-0.5, 0.0), (n as f32 - 0.5, 0.0)],
-            BLACK.stroke_width(2),
-        )))?;
+        chart.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 0.0), (n as f32 - 0.5, 0.0)], BLACK.stroke_width(2))))?;
 
         // Values on the bars, where there are few enough and each fits its bar's slot (narrow
         // charts on phones would run neighbouring labels together).
@@ -187,8 +183,7 @@ impl Chart for SignedBars {
         if self.values.len() <= MAX_VALUED && fits {
             chart.draw_series(self.values.iter().enumerate().map(|(i, &v)| {
                 let (dy, v_pos) = if v < 0.0 { (6, VPos::Top) } else { (-6, VPos::Bottom) };
-                EmptyElement::at((i as f32, v))
-                    + Text::new(fmt_value(v), (0, dy), theme.text(TICK, GREY_TEXT, HPos::Center, v_pos))
+                EmptyElement::at((i as f32, v)) + Text::new(fmt_value(v), (0, dy), theme.text(TICK, GREY_TEXT, HPos::Center, v_pos))
             }))?;
         }
         if let Some((names, upright)) = named {

@@ -26,14 +26,7 @@ pub fn heatmap_with_legend_png(insp: &Inspection, pass: usize, layer: usize, vie
 
 /// The same, blended over `base` (the input image, stretched over the whole map) with
 /// `opacity` in [0, 1].
-pub fn heatmap_overlay_png(
-    insp: &Inspection,
-    pass: usize,
-    layer: usize,
-    view: &MapView,
-    base: &RgbImage,
-    opacity: f32,
-) -> Option<Vec<u8>> {
+pub fn heatmap_overlay_png(insp: &Inspection, pass: usize, layer: usize, view: &MapView, base: &RgbImage, opacity: f32) -> Option<Vec<u8>> {
     let sel = select_agreement(insp, pass, layer, view.norm)?;
     let size = scaled(base.width(), base.height(), view.size);
     let base = imageops::resize(base, size.0, size.1, imageops::FilterType::Triangle);

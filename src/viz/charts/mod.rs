@@ -66,10 +66,7 @@ fn png(chart: &impl Chart) -> Vec<u8> {
 /// Runs `draw` on a bitmap backend over `img` (RGB8, the layout plotters uses), with the
 /// bundled font registered.
 #[cfg(not(target_arch = "wasm32"))]
-fn draw_on(
-    img: &mut image::RgbImage,
-    draw: impl for<'b> FnOnce(&DrawingArea<BitMapBackend<'b>, Shift>) -> Drawn<BitMapBackend<'b>>,
-) {
+fn draw_on(img: &mut image::RgbImage, draw: impl for<'b> FnOnce(&DrawingArea<BitMapBackend<'b>, Shift>) -> Drawn<BitMapBackend<'b>>) {
     static FONT: std::sync::Once = std::sync::Once::new();
     FONT.call_once(|| {
         let bytes = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
@@ -116,11 +113,7 @@ pub fn dense_agreement_chart_svg(
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-pub fn dense_agreement_chart_png(
-    layer: &LayerMaps,
-    class_names: Option<&[String]>,
-    highlight: Option<usize>,
-) -> Vec<u8> {
+pub fn dense_agreement_chart_png(layer: &LayerMaps, class_names: Option<&[String]>, highlight: Option<usize>) -> Vec<u8> {
     png(&bars::dense_agreement(layer, class_names, highlight, None))
 }
 

@@ -45,8 +45,7 @@ impl Chart for NoiseCurve<'_> {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, theme: &Theme) -> Drawn<DB> {
         let area = theme.title(root, "Accuracy under Gaussian noise")?;
-        let key: Vec<(String, [u8; 3])> =
-            self.series.iter().enumerate().map(|(i, s)| (fit(&s.name, 380, LABEL), categorical(i))).collect();
+        let key: Vec<(String, [u8; 3])> = self.series.iter().enumerate().map(|(i, s)| (fit(&s.name, 380, LABEL), categorical(i))).collect();
         let (plot, side) = area.split_horizontally(area.dim_in_pixel().0 as i32 - key_width(&key) - 40);
         theme.key(&side, (10, 40), &key)?;
 

@@ -24,8 +24,7 @@ impl Chart for AcrossPasses<'_> {
         let passes = &self.insp.passes;
         let classes = passes.last().map_or(&[][..], |p| &p.top[..p.top.len().min(CLASSES)]);
         // Colour i follows class i of the final ranking, so the final top-1 is the highlight.
-        let key: Vec<(String, [u8; 3])> =
-            classes.iter().enumerate().map(|(i, c)| (fit(&c.class, 260, LABEL), categorical(i))).collect();
+        let key: Vec<(String, [u8; 3])> = classes.iter().enumerate().map(|(i, c)| (fit(&c.class, 260, LABEL), categorical(i))).collect();
         let (plot, side) = area.split_horizontally(area.dim_in_pixel().0 as i32 - key_width(&key) - 40);
         theme.key(&side, (10, 40), &key)?;
 

@@ -50,12 +50,7 @@ impl Theme {
     }
 
     /// A vertical list of colour swatches and names, drawn from `(x, y)` downwards.
-    pub fn key<DB: DrawingBackend>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-        (x, y): (i32, i32),
-        entries: &[(String, [u8; 3])],
-    ) -> Drawn<DB> {
+    pub fn key<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, (x, y): (i32, i32), entries: &[(String, [u8; 3])]) -> Drawn<DB> {
         let row = LABEL as i32 + 10;
         let swatch = LABEL as i32 * 2 / 3;
         for (i, (name, color)) in entries.iter().enumerate() {

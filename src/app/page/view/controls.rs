@@ -63,13 +63,8 @@ fn image_preview(_app: &App, shown: &Shown) -> Html {
     let [ow, oh] = shown.original;
     let c = shown.crop;
     let pct = |a: u32, b: u32| 100.0 * f64::from(a) / f64::from(b.max(1));
-    let crop_style = format!(
-        "left:{:.3}%;top:{:.3}%;width:{:.3}%;height:{:.3}%",
-        pct(c.x, ow),
-        pct(c.y, oh),
-        pct(c.width, ow),
-        pct(c.height, oh)
-    );
+    let crop_style =
+        format!("left:{:.3}%;top:{:.3}%;width:{:.3}%;height:{:.3}%", pct(c.x, ow), pct(c.y, oh), pct(c.width, ow), pct(c.height, oh));
     let [h, w] = shown.inspection.input_size;
     let cropped = c.width != ow || c.height != oh;
     html! {

@@ -19,11 +19,8 @@ use crate::viz::{
 
 fn legend(cmap: ColorMap, range: Range, signed_scale: bool) -> Html {
     let (lo, hi) = if signed_scale { (signed(range.lo), signed(range.hi)) } else { (short(range.lo), short(range.hi)) };
-    let label = if signed_scale {
-        format!("Colour scale from {lo} to {hi}; white is 0")
-    } else {
-        format!("Colour scale from {lo} to {hi}")
-    };
+    let label =
+        if signed_scale { format!("Colour scale from {lo} to {hi}; white is 0") } else { format!("Colour scale from {lo} to {hi}") };
     html! {
         <div class={classes!("legend", signed_scale.then_some("signed"))} role="img" aria-label={label}>
             <span class="bar" style={format!("background:{}", gradient_css(cmap))}></span>
@@ -110,8 +107,12 @@ fn map_cell(app: &App, ctx: &Ctx, shown: &Shown, kind: MapKind, pass: usize) -> 
     let selected = pass == app.view.pass;
     let onclick = ctx.link().callback(move |_| Msg::SetPass(pass));
     let alt = match kind {
-        MapKind::Agreement(_) => format!("Agreement map of {name} in pass {pass}, {h}×{w}, from {} (blue) to {} (red)", signed(range.lo), signed(range.hi)),
-        MapKind::Attention(_) => format!("Class-token attention of {name} in pass {pass} over a {h}×{w} patch grid, up to {}", short(range.hi)),
+        MapKind::Agreement(_) => {
+            format!("Agreement map of {name} in pass {pass}, {h}×{w}, from {} (blue) to {} (red)", signed(range.lo), signed(range.hi))
+        }
+        MapKind::Attention(_) => {
+            format!("Class-token attention of {name} in pass {pass} over a {h}×{w} patch grid, up to {}", short(range.hi))
+        }
     };
     let stack = html! {
         <div class="map-stack" onmousemove={onmousemove} onmouseleave={onmouseleave} {onclick}>
@@ -163,7 +164,8 @@ fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str
         // row on wide screens and one per row on phones; the pass buttons head the flow.
         let np = passes.len();
         let block = format!("grid-template-columns: repeat({np}, minmax(0, 1fr)); flex-basis: {}rem; max-width: {}rem", np * 11, np * 17);
-        let caption = |p: usize| html! { <div class={classes!("col-cap", (p == app.view.pass).then_some("selected"))}>{ format!("pass {p}") }</div> };
+        let caption =
+            |p: usize| html! { <div class={classes!("col-cap", (p == app.view.pass).then_some("selected"))}>{ format!("pass {p}") }</div> };
         return html! {
             <div class="map-grid-scroll">
                 <div class="pass-heads">{ for passes.iter().map(|&p| pass_head(p)) }</div>
@@ -311,7 +313,9 @@ fn negative_alpha_note(insp: &Inspection, kind: LayerKind, effect: &str) -> Html
     let text = match names.as_slice() {
         [] => return html! {},
         [one] => format!("Here {one} has α\u{a0}<\u{a0}0: in that layer the next pass boosts {effect}. "),
-        [init @ .., last] => format!("Here {} and {last} have α\u{a0}<\u{a0}0: in those layers the next pass boosts {effect}. ", init.join(", ")),
+        [init @ .., last] => {
+            format!("Here {} and {last} have α\u{a0}<\u{a0}0: in those layers the next pass boosts {effect}. ", init.join(", "))
+        }
     };
     html! { <span class="alpha-note" data-layers={names.join(",")}>{ text }</span> }
 }

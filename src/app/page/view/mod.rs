@@ -35,7 +35,11 @@ impl App {
 
     /// Charts for the screen's width (see `charts::Fit`).
     fn fit(&self) -> Fit {
-        if self.narrow { Fit::Narrow } else { Fit::Wide }
+        if self.narrow {
+            Fit::Narrow
+        } else {
+            Fit::Wide
+        }
     }
 
     /// Map grids with a row per layer and a column per pass: when there are many layers (no
@@ -154,7 +158,9 @@ fn header(app: &App, ctx: &Ctx) -> Html {
 }
 
 fn lock_icon() -> Html {
-    svg(r#"<svg class="icon-lock" viewBox="0 0 16 16" aria-hidden="true" width="14" height="14"><path fill="currentColor" d="M4 7V5a4 4 0 1 1 8 0v2h.5A1.5 1.5 0 0 1 14 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-9A1.5 1.5 0 0 1 2 13.5v-5A1.5 1.5 0 0 1 3.5 7H4zm2 0h4V5a2 2 0 1 0-4 0v2z"/></svg>"#)
+    svg(
+        r#"<svg class="icon-lock" viewBox="0 0 16 16" aria-hidden="true" width="14" height="14"><path fill="currentColor" d="M4 7V5a4 4 0 1 1 8 0v2h.5A1.5 1.5 0 0 1 14 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-9A1.5 1.5 0 0 1 2 13.5v-5A1.5 1.5 0 0 1 3.5 7H4zm2 0h4V5a2 2 0 1 0-4 0v2z"/></svg>"#,
+    )
 }
 
 fn banners(app: &App, ctx: &Ctx) -> Html {

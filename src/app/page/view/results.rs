@@ -67,9 +67,13 @@ fn prediction_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
     let last = insp.prediction();
     let topk = app.cached(format!("topk-{p}-{:?}", app.fit()), || topk_chart_svg(&insp.passes[p], 5, app.fit()));
     let story = if p == 0 {
-        "Pass 0 is a plain feed-forward pass: nothing is modulated yet. Its agreement maps decide how the next pass is modulated.".to_string()
+        "Pass 0 is a plain feed-forward pass: nothing is modulated yet. Its agreement maps decide how the next pass is modulated."
+            .to_string()
     } else {
-        format!("Pass {p}: every attended layer's activations were multiplied by 1 + α·g, where g is the agreement computed in pass {}.", p - 1)
+        format!(
+            "Pass {p}: every attended layer's activations were multiplied by 1 + α·g, where g is the agreement computed in pass {}.",
+            p - 1
+        )
     };
     html! {
         <section class={classes!("card", "prediction-card", app.tour_class(Target::Prediction))} aria-labelledby="pred-h">
