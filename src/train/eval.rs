@@ -152,7 +152,7 @@ mod tests {
         let b = Batch { x: (0..12).map(|v| v as f32).collect(), y: vec![0, 1], shape: (2, 1, 2, 3) };
         let m = mirrored(&b);
         assert_eq!(m.x, vec![2., 1., 0., 5., 4., 3., 8., 7., 6., 11., 10., 9.]);
-        assert_eq!((m.y, m.shape), (b.y.clone(), b.shape));
+        assert_eq!((&m.y, m.shape), (&b.y, b.shape));
         assert_eq!(mirrored(&m).x, b.x);
     }
 }

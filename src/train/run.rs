@@ -212,8 +212,10 @@ pub struct Metrics {
     pub test_images: usize,
     pub train_images: usize,
     /// Trained parameters (BatchNorm running statistics excluded).
+    #[serde(default)]
     pub parameters: usize,
     /// Forward FLOPs per image for all passes: 2 × (T × MACs per pass + (T − 1) × GAttANet MACs).
+    #[serde(default)]
     pub flops_per_image: u64,
     pub passes: usize,
     pub training_seconds: f64,
@@ -226,6 +228,10 @@ pub struct Metrics {
     /// Storage type of model.safetensors.
     pub dtype: String,
     pub threads: usize,
+    /// Set when the run started from another run's checkpoint taken in its plain epochs
+    /// (`scripts/fork-plain-twin.py`): which run, and after which epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<String>,
 }
 
 /// A training run.
@@ -382,6 +388,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
         data: job.data.clone(),
         dtype: dtype.name().into(),
         threads: candle_core::utils::get_num_threads(),
+        forked_from: None,
     };
 
     // Resume or start.
@@ -432,7 +439,13 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
             let opt_state = candle_core::safetensors::load(dir.join("optimizer.safetensors"), &device)?;
             optimizer.load_state(&opt_state, state.steps)?;
             start_epoch = state.epochs_done;
-            metrics = Metrics { command_line: job.command_line.clone(), options: opts.clone(), ..state.metrics };
+            metrics = Metrics {
+                command_line: job.command_line.clone(),
+                options: opts.clone(),
+                parameters: parameter_count(&varmap),
+                flops_per_image: flops_per_image(&model, passes),
+                ..state.metrics
+            };
             if job.log {
                 println!("resuming {} after epoch {start_epoch} of {}", job.out.display(), opts.epochs);
             }

@@ -198,6 +198,9 @@ await check('page loads and shows the worked example', async () => {
   layersT0 = s.passes.length;
   await screenshot(page, 'desktop.png');
   await screenshot(page, 'desktop-full.png', { fullPage: true });
+  // The class-attention section alone (README's second picture).
+  const attention = page.locator('section:has([data-testid="attention-map"])').first();
+  if (await attention.count()) await attention.screenshot({ path: path.join(OUT, 'attention.png') });
 });
 
 // ---------- accessibility ----------

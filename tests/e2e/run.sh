@@ -3,7 +3,10 @@
 # under a sub-path, drive Debian Chromium with playwright-core (tests/e2e/page.test.mjs), print
 # the transfer sizes, and exit non-zero when a check fails.
 #
-# Usage: tests/e2e/run.sh [--no-build]     (--no-build: test the dist/ that is there)
+# Usage: tests/e2e/run.sh [--no-build] [--screenshots DIR]
+#        --no-build: test the dist/ that is there
+#        --screenshots DIR: afterwards, copy the README's pictures of the page there
+#          (DIR/screenshot-page.png, DIR/screenshot-attention.png)
 # Env:   E2E_OUT=target/e2e  screenshots and the exported PNG go here
 #        E2E_ONLY=substring  run only the checks whose name contains it
 #        GATTANET_BIN=path   a built `gattanet` CLI for making random models (default: cargo run)
@@ -22,11 +25,14 @@ scripts/setup.sh wasm trunk wasm-bindgen wasm-opt browser
 eval "$(scripts/setup.sh env)"
 
 BUILD=1
-for a in "$@"; do
-  case "$a" in
+SHOTS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --no-build) BUILD=0 ;;
-    *) echo "usage: tests/e2e/run.sh [--no-build]" >&2; exit 2 ;;
+    --screenshots) SHOTS="${2:?--screenshots needs a folder}"; shift ;;
+    *) echo "usage: tests/e2e/run.sh [--no-build] [--screenshots DIR]" >&2; exit 2 ;;
   esac
+  shift
 done
 
 mkdir -p www/models   # trunk's copy-dir needs the folder even before any model is shipped
@@ -67,3 +73,10 @@ fi
 
 node tests/e2e/sizes.mjs "$SITE"
 node tests/e2e/page.test.mjs "$SITE"
+if [ -n "$SHOTS" ]; then
+  OUT_DIR="${E2E_OUT:-$ROOT/target/e2e}"
+  mkdir -p "$SHOTS"
+  cp "$OUT_DIR/desktop.png" "$SHOTS/screenshot-page.png"
+  [ -f "$OUT_DIR/attention.png" ] && cp "$OUT_DIR/attention.png" "$SHOTS/screenshot-attention.png"
+  log "screenshots copied to $SHOTS"
+fi
