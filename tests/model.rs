@@ -118,6 +118,35 @@ fn alpha_gets_a_gradient_even_at_zero() {
 }
 
 #[test]
+fn conv_groups_sites_follow_the_pools_and_the_whitening_stays_frozen() {
+    let cfg = common::small_configs().into_iter().find(|c| c.name == "conv-groups").unwrap();
+    let (model, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
+    // 10x10 input, widths [6, 8], one block: conv1 of a group at its input size, conv2 after the 2x2 pool.
+    let sites: Vec<(String, usize, Option<[usize; 2]>)> =
+        model.attended_sites().iter().map(|s| (s.name.clone(), s.channels, s.spatial)).collect();
+    let want = [
+        ("group1.conv1", 6, Some([10, 10])),
+        ("group1.conv2", 6, Some([5, 5])),
+        ("group2.conv1", 8, Some([5, 5])),
+        ("group2.conv2", 8, Some([2, 2])),
+        ("block1", 8, Some([2, 2])),
+        ("logits", 4, None),
+    ];
+    assert_eq!(sites, want.map(|(n, c, s)| (n.to_string(), c, s)).to_vec());
+    assert_eq!(cfg.feature_shape(), [8, 2, 2]);
+    let outs = model.run(&input(&cfg, 2), &RunOptions { passes: 2, alphas: Some(vec![0.5; 6]), train: true, final_maps: false }).unwrap();
+    for (o, s) in outs[1].gains.as_ref().unwrap().iter().zip(&want) {
+        let n = s.2.map_or(s.1, |[h, w]| h * w);
+        assert_eq!(o.elem_count(), 2 * n, "{}", s.0);
+    }
+    let grads = outs[1].logits.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let data = varmap.data().lock().unwrap();
+    assert!(grads.get(data["backbone.whiten.weight"].as_tensor()).is_none(), "the whitening conv must not be trained");
+    assert!(grads.get(data["backbone.group1.conv1.conv.weight"].as_tensor()).is_some());
+    assert!(grads.get(data["backbone.block1.conv2.conv.weight"].as_tensor()).is_some());
+}
+
+#[test]
 fn per_pass_batchnorm_statistics_are_updated_per_pass() {
     let cfg = common::small_configs().remove(0);
     let (model, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
@@ -290,6 +319,17 @@ fn weight_errors_name_the_tensor_and_shapes() {
     extra.insert("head.surprise".into(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap());
     let msg = load(&extra).unwrap_err().to_string();
     assert!(msg.contains("head.surprise") && msg.contains("not used"), "{msg}");
+
+    // Non-finite values (NaN, ±Inf) in weights or statistics are refused with the tensor's name.
+    for (name, bad) in [("backbone.conv2.bn.stats1.var", f32::NAN), ("head.fc2.weight", f32::INFINITY)] {
+        let mut t = ts.clone();
+        let v = &t[name];
+        let mut values = v.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        values[1] = bad;
+        t.insert(name.into(), Tensor::from_vec(values, v.shape(), &Device::Cpu).unwrap());
+        let msg = load(&t).unwrap_err().to_string();
+        assert!(msg.contains(name) && msg.contains("finite"), "{msg}");
+    }
 
     let mut ints = ts.clone();
     ints.insert("gatta.conv1.alpha".into(), Tensor::zeros(1, DType::U32, &Device::Cpu).unwrap());

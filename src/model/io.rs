@@ -101,6 +101,9 @@ pub fn read_tensors(config: &ModelConfig, bytes: &[u8]) -> Result<BTreeMap<Strin
             }
             None => return Err(Error::weights(name, format!("expected a float tensor, found {:?}", view.dtype()))),
         };
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::weights(name, format!("value {i} is {}: weights must be finite numbers", values[i])));
+        }
         out.insert(name.clone(), (shape.clone(), values));
     }
     let mut extra: Vec<_> = st.names().into_iter().filter(|k| !expected.contains_key(*k) && !scales.iter().any(|s| s == *k)).collect();
