@@ -47,7 +47,7 @@ enum Command {
     /// Time the forward passes of each backbone on the CPU.
     Bench(bench::Args),
     /// Train a model on a data set (image folders, CIFAR binary or IDX), with checkpoints to resume.
-    Train(train::Args),
+    Train(Box<train::Args>),
     /// Accuracy of a model on a data set's test split, also under Gaussian noise.
     Eval(eval::Args),
     /// Draw several models' noise curves (eval.json files from `eval --json`) in one PNG.
@@ -61,7 +61,7 @@ pub fn main() -> ExitCode {
         Command::Init { config, out } => init(&config, &out),
         Command::Convert { model, out, dtype } => convert(&model, &out, &dtype),
         Command::Bench(args) => bench::run(args),
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::PlotNoise(args) => plot::run(args),
     };

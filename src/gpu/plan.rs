@@ -520,6 +520,7 @@ impl<'a> Builder<'a> {
 
     /// conv3x3 with its BatchNorm folded in, then `act`; `prefix` names `{prefix}.conv.weight`
     /// and `{prefix}.bn`.
+    #[allow(clippy::too_many_arguments)]
     fn conv_bn(
         &mut self,
         prefix: &str,
