@@ -445,9 +445,14 @@ await check('the α strength slider scales every α, and 0 switches attention of
   const off = await setAlpha(0);
   assert(off.options.alpha_scale === 0 && off.alphas.every((a) => a.used === 0), `α × 0: ${JSON.stringify(off.alphas)}`);
   const last = off.passes.at(-1);
-  assert(last.logits.every((v, i) => Math.abs(v - off.passes[0].logits[i]) <= 1e-5 * Math.max(1, Math.abs(v))),
-    'with α × 0 the last pass must equal the plain pass');
   assert(last.layers.every((l) => l.gain.flat(Infinity).every((g) => g === 1)), 'with α × 0 every gain must be 1');
+  // Without BatchNorm the last pass then repeats the plain pass exactly. With BatchNorm each pass
+  // still normalises with its own statistics (the later passes' were estimated on modulated
+  // activations), so only the gains are checked there.
+  if (modelCfg(first.name).backbone.kind === 'patchconv') {
+    assert(last.logits.every((v, i) => Math.abs(v - off.passes[0].logits[i]) <= 1e-5 * Math.max(1, Math.abs(v))),
+      'with α × 0 the last pass must equal the plain pass');
+  }
   const twice = await setAlpha(2);
   assert(twice.alphas.every((a) => Math.abs(a.used - 2 * a.learned) <= 1e-6 * Math.max(1, Math.abs(a.learned))),
     `α × 2: ${JSON.stringify(twice.alphas)}`);
