@@ -70,11 +70,12 @@ def main():
     write_safetensors(os.path.join(ckpt, "model.safetensors"), *read_safetensors(os.path.join(src, "model.safetensors")), keep_model)
     write_safetensors(os.path.join(ckpt, "optimizer.safetensors"), *read_safetensors(os.path.join(src, "optimizer.safetensors")), keep_opt)
 
+    source = state["metrics"]["model"]
     state["config"] = twin
     m = state["metrics"]
     m["model"] = twin["name"]
     m["passes"] = 1
-    m["forked_from"] = f"{state['metrics']['model']} after epoch {state['epochs_done']} of its plain epochs"
+    m["forked_from"] = f"{source} after epoch {state['epochs_done']} of its plain epochs"
     for key in ("parameters", "flops_per_image"):
         m.pop(key, None)  # the resumed run recomputes them (see train::run)
     with open(os.path.join(ckpt, "state.json"), "w") as f:
