@@ -88,6 +88,12 @@ fn pool_reference(x: &Tensor) -> Tensor {
     m.index_select(&idx(h), 2).unwrap().index_select(&idx(w), 3).unwrap()
 }
 
+/// A (2, 3, h, w) variable with distinct values: no ties, so max-pool gradients are unique.
+fn distinct_map(h: usize, w: usize) -> Var {
+    let t = Tensor::arange(0f32, (6 * h * w) as f32, &Device::Cpu).unwrap().reshape((2, 3, h, w)).unwrap();
+    Var::from_tensor(&t.affine(-0.37, 0.0).unwrap().sin().unwrap()).unwrap()
+}
+
 #[test]
 fn max_pool_matches_the_composed_form() {
     for (h, w) in [(7, 7), (8, 9), (15, 15), (3, 3), (32, 32)] {
@@ -100,17 +106,7 @@ fn max_pool_matches_the_composed_form() {
         assert_eq!(maxdiff(&got, &x.as_tensor().max_pool2d_with_stride(3, 2).unwrap()), 0.0);
         let g = probe(want.dims(), 6);
         // Distinct values: no ties, so the gradients agree exactly.
-        let distinct = Var::from_tensor(
-            &Tensor::arange(0f32, (6 * h * w) as f32, &Device::Cpu)
-                .unwrap()
-                .reshape((2, 3, h, w))
-                .unwrap()
-                .affine(-0.37, 0.0)
-                .unwrap()
-                .sin()
-                .unwrap(),
-        )
-        .unwrap();
+        let distinct = distinct_map(h, w);
         let a = (kernels::max_pool_3s2(distinct.as_tensor()).unwrap() * &g).unwrap().sum_all().unwrap().backward().unwrap();
         let b = (pool_reference(distinct.as_tensor()) * &g).unwrap().sum_all().unwrap().backward().unwrap();
         assert!(maxdiff(a.get(distinct.as_tensor()).unwrap(), b.get(distinct.as_tensor()).unwrap()) < 1e-6, "{h}x{w}");
@@ -136,17 +132,7 @@ fn pool2_reference(x: &Tensor) -> Tensor {
 #[test]
 fn max_pool_2x2_matches_the_composed_form() {
     for (h, w) in [(2, 2), (8, 8), (9, 7), (32, 32)] {
-        let x = Var::from_tensor(
-            &Tensor::arange(0f32, (6 * h * w) as f32, &Device::Cpu)
-                .unwrap()
-                .reshape((2, 3, h, w))
-                .unwrap()
-                .affine(-0.37, 0.0)
-                .unwrap()
-                .sin()
-                .unwrap(),
-        )
-        .unwrap();
+        let x = distinct_map(h, w);
         let got = kernels::max_pool(x.as_tensor(), 2).unwrap();
         let want = pool2_reference(x.as_tensor());
         assert_eq!(got.dims(), &[2, 3, h / 2, w / 2]);
