@@ -4,7 +4,7 @@
 //! max-pool (shifted maxima + index_select) and BatchNorm's graph of broadcast ops. Here:
 //!
 //! - [`conv2d`]: im2col + one large matrix product, so forward and both gradients are GEMMs;
-//! - [`max_pool_3s2`]: max-pool 3x3 stride 2 whose backward routes the gradient to the first max;
+//! - [`max_pool`]: max-pool k×k stride 2 whose backward routes the gradient to the first max;
 //! - [`batch_norm_train`]: BatchNorm with batch statistics in two passes, and its closed-form
 //!   backward, returning the batch mean and variance for the running statistics;
 //!   [`batch_norm_relu_train`] is the same followed by a ReLU in the same pass. A separate ReLU
@@ -30,7 +30,7 @@ pub use gelu::gelu_erf;
 pub use layer_norm::layer_norm_channels;
 pub use planes::{add_channel_bias, scale_planes, scale_positions};
 
-use crate::model::config::pool_out;
+use crate::model::graph::pool_out;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
 /// Borrow a tensor's data as a contiguous f32 slice.
@@ -365,11 +365,6 @@ pub fn max_pool(x: &Tensor, k: usize) -> Result<Tensor> {
         bail!("max_pool: window {k} on input {:?} (windows 2 and 3 fit inside the input)", x.dims());
     }
     x.contiguous()?.apply_op1(MaxPool { k, argmax: Mutex::new(Vec::new()) })
-}
-
-/// Max-pool 3x3, stride 2, no padding (the toy CNN's).
-pub fn max_pool_3s2(x: &Tensor) -> Result<Tensor> {
-    max_pool(x, 3)
 }
 
 // ---------------------------------------------------------------------------------------------

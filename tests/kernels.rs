@@ -99,7 +99,7 @@ fn max_pool_matches_the_composed_form() {
     for (h, w) in [(7, 7), (8, 9), (15, 15), (3, 3), (32, 32)] {
         let x = var(&[2, 3, h, w], 5);
         let want = pool_reference(x.as_tensor());
-        let got = kernels::max_pool_3s2(x.as_tensor()).unwrap();
+        let got = kernels::max_pool(x.as_tensor(), 3).unwrap();
         assert_eq!(got.dims(), want.dims());
         assert_eq!(maxdiff(&got, &want), 0.0);
         // candle's own max-pool agrees too.
@@ -107,13 +107,13 @@ fn max_pool_matches_the_composed_form() {
         let g = probe(want.dims(), 6);
         // Distinct values: no ties, so the gradients agree exactly.
         let distinct = distinct_map(h, w);
-        let a = (kernels::max_pool_3s2(distinct.as_tensor()).unwrap() * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        let a = (kernels::max_pool(distinct.as_tensor(), 3).unwrap() * &g).unwrap().sum_all().unwrap().backward().unwrap();
         let b = (pool_reference(distinct.as_tensor()) * &g).unwrap().sum_all().unwrap().backward().unwrap();
         assert!(maxdiff(a.get(distinct.as_tensor()).unwrap(), b.get(distinct.as_tensor()).unwrap()) < 1e-6, "{h}x{w}");
     }
     // Ties (a constant map): each output's gradient goes to exactly one input, the first.
     let x = Var::from_tensor(&Tensor::zeros((1, 1, 5, 5), candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
-    let g = kernels::max_pool_3s2(x.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+    let g = kernels::max_pool(x.as_tensor(), 3).unwrap().sum_all().unwrap().backward().unwrap();
     let d: Vec<f32> = g.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     assert_eq!(d.iter().sum::<f32>(), 4.0);
     assert_eq!((d[0], d[2], d[10], d[12]), (1.0, 1.0, 1.0, 1.0));

@@ -377,6 +377,24 @@ fn class_attention_weights_are_a_distribution_over_token_and_patches() {
 }
 
 #[test]
+fn the_graph_lists_exactly_the_tensors_the_candle_model_reads() {
+    let shipped = ["toy-gattanet", "toy-baseline", "patchconv-gattanet", "resnet20-gattanet", "convgroups-gattanet", "convgroups-baseline"];
+    let mut configs = common::small_configs();
+    for name in shipped {
+        let path = format!("{}/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        configs.push(ModelConfig::from_json(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap());
+    }
+    for cfg in configs {
+        let (_, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
+        let built: std::collections::BTreeMap<String, Vec<usize>> =
+            io::varmap_tensors(&varmap).into_iter().map(|(k, t)| (k, t.dims().to_vec())).collect();
+        let listed = io::expected_tensors(&cfg).unwrap();
+        assert_eq!(listed, built, "{}", cfg.name);
+        assert_eq!(cfg.graph().weights.len(), listed.len(), "{}: a tensor listed twice", cfg.name);
+    }
+}
+
+#[test]
 fn toy_cnn_matches_the_paper_shapes() {
     let cfg = ModelConfig::from_json(include_str!("../configs/toy-gattanet.json")).unwrap();
     let shapes: Vec<_> = cfg.attention_sites().iter().map(|s| (s.name.clone(), s.channels, s.spatial)).collect();

@@ -6,9 +6,9 @@ use super::device::Gpu;
 use super::error::GpuError;
 use super::kernels::Kernel;
 use super::weights::Weights;
-use crate::model::config::pool_out;
+use crate::model::graph::{self, pool_out, Act, ConvSpec, Graph, Node, Op};
 use crate::model::layers::BN_EPS;
-use crate::model::{BackboneConfig, HeadConfig, ModelConfig, QueryPooling, SiteInfo};
+use crate::model::{ModelConfig, QueryPooling, SiteInfo};
 
 pub(crate) type BufId = usize;
 
@@ -82,13 +82,10 @@ pub type AttentionOut = (BufId, usize, usize);
 struct Builder<'a> {
     gpu: &'a Gpu,
     w: &'a Weights,
-    cfg: &'a ModelConfig,
+    graph: &'a Graph,
     sets: usize,
     bufs: Vec<BufInfo>,
     ops: Vec<Launch>,
-    /// For every candidate site in network order: its index among the attended layers.
-    attended: Vec<Option<usize>>,
-    next_site: usize,
     site_acts: Vec<Option<BufId>>,
     site_gains: Vec<BufId>,
     site_n: Vec<usize>,
@@ -159,13 +156,6 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// Advance to the next candidate site; its attended index, if attended.
-    fn site(&mut self) -> Option<usize> {
-        let i = self.next_site;
-        self.next_site += 1;
-        self.attended.get(i).copied().flatten()
-    }
-
     fn record_site(&mut self, site: Option<usize>, act: BufId) {
         if let Some(l) = site {
             self.site_acts[l] = Some(act);
@@ -179,25 +169,22 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Convolution + fused epilogue. `bn`: prefix of a BatchNorm folded into the weights (one
-    /// folded copy per statistics set). Returns the output and its [C, H, W].
-    #[allow(clippy::too_many_arguments)]
+    /// Convolution + fused epilogue; a BatchNorm is folded into the weights (one folded copy
+    /// per statistics set). `res`: the residual's buffer; `site`: the attended index, if any.
     fn conv(
         &mut self,
         label: &str,
         x: BufId,
         [cin, h, w]: [usize; 3],
-        cout: usize,
-        k: usize,
-        stride: usize,
-        weight: &str,
-        bn: Option<&str>,
-        bias: Option<&str>,
-        scale: Option<&str>,
+        spec: &ConvSpec,
         res: Option<BufId>,
-        act: u32,
         site: Option<usize>,
     ) -> Result<(BufId, [usize; 3]), GpuError> {
+        let (cout, k, stride) = (spec.cout, spec.k, spec.stride);
+        let weight = &format!("{}.weight", spec.prefix);
+        let bias = spec.bias.then(|| format!("{}.bias", spec.prefix));
+        let (bn, scale) = (spec.bn.as_deref(), spec.scale.as_ref().map(|(name, _)| name.as_str()));
+        let act = act_code(spec.act);
         let pad = k / 2;
         let hout = (h + 2 * pad - k) / stride + 1;
         let wout = (w + 2 * pad - k) / stride + 1;
@@ -232,7 +219,7 @@ impl<'a> Builder<'a> {
             None => {
                 let wid = self.upload(weight, &pad_rows(&raw, cout, kdim))?;
                 let mut chan = vec![0f32; 2 * cout];
-                if let Some(b) = bias {
+                if let Some(b) = &bias {
                     chan[..cout].copy_from_slice(self.w.get(b)?);
                     flags |= HAS_BIAS;
                 }
@@ -435,334 +422,163 @@ impl<'a> Builder<'a> {
         Ok(y)
     }
 
-    fn toy(&mut self, x: BufId, mut shape: [usize; 3], channels: [usize; 3]) -> Result<(BufId, [usize; 3]), GpuError> {
-        let mut x = x;
-        for (i, &c) in channels.iter().enumerate() {
-            let p = format!("backbone.conv{}", i + 1);
-            let site = self.site();
-            let (y, s) =
-                self.conv(&p, x, shape, c, 3, 1, &format!("{p}.conv.weight"), Some(&format!("{p}.bn")), None, None, None, ACT_RELU, site)?;
-            (x, shape) = (y, s);
-            if i < 2 {
-                (x, shape) = self.max_pool(&format!("{p}.pool"), x, shape, 3)?;
+    /// The launches of one graph node; returns its output buffer.
+    fn node(&mut self, node: &Node, vals: &[BufId], attention: &mut Option<AttentionOut>) -> Result<BufId, GpuError> {
+        let (x, label) = (vals[node.input.0], node.name.as_str());
+        let shape @ [c, h, w] = self.graph.shape(node.input);
+        let site = node.site.and_then(|i| self.graph.attended[i]);
+        Ok(match &node.op {
+            Op::Conv(spec) => self.conv(label, x, shape, spec, spec.residual.map(|r| vals[r.0]), site)?.0,
+            Op::MaxPool { k } => self.max_pool(label, x, shape, *k)?.0,
+            Op::LayerNorm { prefix } => self.layer_norm(label, prefix, x, c, h * w, (h * w, 1), 1e-6)?,
+            Op::DepthwiseGelu { prefix } => self.depthwise_gelu(prefix, x, shape)?,
+            Op::SqueezeExcite { prefix, reduced } => self.squeeze_excite(prefix, x, shape, *reduced)?,
+            Op::AvgPool => self.avg_pool(label, x, c, h * w, None)?,
+            Op::Linear { prefix, units, act } => self.dense(prefix, x, c * h * w, *units, act_code(*act), None, None, site)?,
+            Op::ClassAttention { prefix, heads, classes, .. } => {
+                let (logits, weights) = self.class_attention(prefix, x, shape, *heads, *classes, site)?;
+                *attention = Some(weights);
+                logits
             }
-        }
-        Ok((x, shape))
+        })
     }
 
-    fn resnet(&mut self, x: BufId, shape: [usize; 3], depth: usize, width: usize) -> Result<(BufId, [usize; 3]), GpuError> {
-        let p = "backbone.stem";
-        let (mut x, mut shape) =
-            self.conv(p, x, shape, width, 3, 1, &format!("{p}.conv.weight"), Some(&format!("{p}.bn")), None, None, None, ACT_RELU, None)?;
-        let n = (depth - 2) / 6;
-        for s in 0..3 {
-            let c = width << s;
-            for b in 0..n {
-                let stride = if s > 0 && b == 0 { 2 } else { 1 };
-                let p = format!("backbone.stage{}.block{}", s + 1, b + 1);
-                let (a, ashape) = self.conv(
-                    &format!("{p}.conv1"),
-                    x,
-                    shape,
-                    c,
-                    3,
-                    stride,
-                    &format!("{p}.conv1.conv.weight"),
-                    Some(&format!("{p}.conv1.bn")),
-                    None,
-                    None,
-                    None,
-                    ACT_RELU,
-                    None,
-                )?;
-                let skip = if stride != 1 || shape[0] != c {
-                    let q = format!("{p}.shortcut");
-                    self.conv(
-                        &q,
-                        x,
-                        shape,
-                        c,
-                        1,
-                        stride,
-                        &format!("{q}.conv.weight"),
-                        Some(&format!("{q}.bn")),
-                        None,
-                        None,
-                        None,
-                        ACT_NONE,
-                        None,
-                    )?
-                    .0
-                } else {
-                    x
-                };
-                let site = self.site();
-                let q = format!("{p}.conv2");
-                (x, shape) = self.conv(
-                    &q,
-                    a,
-                    ashape,
-                    c,
-                    3,
-                    1,
-                    &format!("{q}.conv.weight"),
-                    Some(&format!("{q}.bn")),
-                    None,
-                    None,
-                    Some(skip),
-                    ACT_RELU,
-                    site,
-                )?;
-            }
-        }
-        Ok((x, shape))
-    }
-
-    /// conv3x3 with its BatchNorm folded in, then `act`; `prefix` names `{prefix}.conv.weight`
-    /// and `{prefix}.bn`.
-    #[allow(clippy::too_many_arguments)]
-    fn conv_bn(
-        &mut self,
-        prefix: &str,
-        x: BufId,
-        shape: [usize; 3],
-        cout: usize,
-        res: Option<BufId>,
-        act: u32,
-        site: Option<usize>,
-    ) -> Result<(BufId, [usize; 3]), GpuError> {
-        let (w, bn) = (format!("{prefix}.conv.weight"), format!("{prefix}.bn"));
-        self.conv(prefix, x, shape, cout, 3, 1, &w, Some(&bn), None, None, res, act, site)
-    }
-
-    fn conv_groups(
-        &mut self,
-        x: BufId,
-        shape: [usize; 3],
-        whitening: usize,
-        widths: &[usize],
-        blocks: usize,
-    ) -> Result<(BufId, [usize; 3]), GpuError> {
-        let p = "backbone.whiten";
-        let (mut x, mut shape) =
-            self.conv(p, x, shape, 2 * whitening, 3, 1, &format!("{p}.weight"), None, None, None, None, ACT_GELU, None)?;
-        for (g, &c) in widths.iter().enumerate() {
-            let p = format!("backbone.group{}", g + 1);
-            let site = self.site();
-            (x, shape) = self.conv_bn(&format!("{p}.conv1"), x, shape, c, None, ACT_GELU, site)?;
-            (x, shape) = self.max_pool(&format!("{p}.pool"), x, shape, 2)?;
-            let site = self.site();
-            (x, shape) = self.conv_bn(&format!("{p}.conv2"), x, shape, c, None, ACT_GELU, site)?;
-        }
-        let c = shape[0];
-        for b in 0..blocks {
-            let p = format!("backbone.block{}", b + 1);
-            let (u, ushape) = self.conv_bn(&format!("{p}.conv1"), x, shape, c, None, ACT_GELU, None)?;
-            let site = self.site();
-            (x, shape) = self.conv_bn(&format!("{p}.conv2"), u, ushape, c, Some(x), ACT_GELU, site)?;
-        }
-        Ok((x, shape))
-    }
-
-    fn patchconv(
-        &mut self,
-        x: BufId,
-        mut shape: [usize; 3],
-        dim: usize,
-        depth: usize,
-        stem_stride: usize,
-        se_ratio: f64,
-    ) -> Result<(BufId, [usize; 3]), GpuError> {
-        let n = (stem_stride.trailing_zeros() as usize).max(1);
-        let stride = if stem_stride == 1 { 1 } else { 2 };
-        let mut x = x;
-        for i in 0..n {
-            let c = dim >> (n - 1 - i);
-            let act = if i + 1 < n { ACT_GELU } else { ACT_NONE };
-            let p = format!("backbone.stem.{i}");
-            (x, shape) = self.conv(&p, x, shape, c, 3, stride, &format!("{p}.weight"), None, None, None, None, act, None)?;
-        }
-        let [c, h, w] = shape;
+    /// Depthwise 3x3 conv with bias, then GELU.
+    fn depthwise_gelu(&mut self, p: &str, x: BufId, [c, h, w]: [usize; 3]) -> Result<BufId, GpuError> {
         let np = h * w;
-        let r = ((dim as f64) * se_ratio).round() as usize;
-        for b in 0..depth {
-            let p = format!("backbone.blocks.{b}");
-            let ln = self.layer_norm(&format!("{p}.norm"), &format!("{p}.norm"), x, c, np, (np, 1), 1e-6)?;
-            let (u, _) = self.conv(
-                &format!("{p}.conv1"),
-                ln,
-                shape,
-                c,
-                1,
-                1,
-                &format!("{p}.conv1.weight"),
-                None,
-                Some(&format!("{p}.conv1.bias")),
-                None,
-                None,
-                ACT_GELU,
-                None,
-            )?;
-            // depthwise 3x3 + GELU
-            let dww = self.upload(&format!("{p}.dwconv.weight"), self.w.get(&format!("{p}.dwconv.weight"))?)?;
-            let dwb = self.upload(&format!("{p}.dwconv.bias"), self.w.get(&format!("{p}.dwconv.bias"))?)?;
-            let d = self.alloc(&format!("{p}.dwconv"), c * np)?;
-            self.push(Launch {
-                kernel: Kernel::Depthwise3x3,
-                bufs: vec![Sel::Fixed(u), Sel::Fixed(dww), Sel::Fixed(dwb), Sel::Fixed(d)],
-                params: params(&[c as u32, h as u32, w as u32, ACT_GELU]),
-                gain_param: None,
-                groups: [groups(np, 64), c as u32, 1],
-                flops: (2 * 9 * c * np) as u64,
-                label: format!("{p}.dwconv (depthwise3x3)"),
-            })?;
-            // squeeze-excitation
-            let s = self.avg_pool(&format!("{p}.se.squeeze"), d, c, np, None)?;
-            let s = self.dense(&format!("{p}.se.reduce"), s, c, r, ACT_RELU, None, None, None)?;
-            let gate = self.dense(&format!("{p}.se.expand"), s, r, c, ACT_SIGMOID, None, None, None)?;
-            let e = self.alloc(&format!("{p}.se"), c * np)?;
-            self.push(Launch {
-                kernel: Kernel::SeScale,
-                bufs: vec![Sel::Fixed(d), Sel::Fixed(gate), Sel::Fixed(e)],
-                params: params(&[c as u32, np as u32]),
-                gain_param: None,
-                groups: [groups(np, 64), c as u32, 1],
-                flops: (c * np) as u64,
-                label: format!("{p}.se (scale)"),
-            })?;
-            // x + γ ⊙ conv2(...), the attended site
-            let site = self.site();
-            (x, shape) = self.conv(
-                &format!("{p}.conv2"),
-                e,
-                shape,
-                c,
-                1,
-                1,
-                &format!("{p}.conv2.weight"),
-                None,
-                Some(&format!("{p}.conv2.bias")),
-                Some(&format!("{p}.gamma")),
-                Some(x),
-                ACT_NONE,
-                site,
-            )?;
-        }
-        Ok((x, shape))
+        let dww = self.upload(&format!("{p}.weight"), self.w.get(&format!("{p}.weight"))?)?;
+        let dwb = self.upload(&format!("{p}.bias"), self.w.get(&format!("{p}.bias"))?)?;
+        let d = self.alloc(p, c * np)?;
+        self.push(Launch {
+            kernel: Kernel::Depthwise3x3,
+            bufs: vec![Sel::Fixed(x), Sel::Fixed(dww), Sel::Fixed(dwb), Sel::Fixed(d)],
+            params: params(&[c as u32, h as u32, w as u32, ACT_GELU]),
+            gain_param: None,
+            groups: [groups(np, 64), c as u32, 1],
+            flops: (2 * 9 * c * np) as u64,
+            label: format!("{p} (depthwise3x3)"),
+        })?;
+        Ok(d)
     }
 
-    /// The head; returns the logits buffer (modulated at the logit site) and class-attention info.
-    fn head(&mut self, x: BufId, [c, h, w]: [usize; 3]) -> Result<(BufId, Option<AttentionOut>), GpuError> {
-        let classes = self.cfg.num_classes();
-        match &self.cfg.head {
-            HeadConfig::AvgLinear => {
-                let m = self.avg_pool("head.pool", x, c, h * w, None)?;
-                let site = self.site();
-                Ok((self.dense("head.fc", m, c, classes, ACT_NONE, None, None, site)?, None))
-            }
-            HeadConfig::Mlp { hidden } => {
-                let site = self.site();
-                let f = self.dense("head.fc1", x, c * h * w, *hidden, ACT_RELU, None, None, site)?;
-                let site = self.site();
-                Ok((self.dense("head.fc2", f, *hidden, classes, ACT_NONE, None, None, site)?, None))
-            }
-            HeadConfig::ClassAttention { heads, .. } => {
-                let n = h * w;
-                let t = n + 1;
-                let dh = c / heads;
-                let cls = self.upload("head.cls_token", self.w.get("head.cls_token")?)?;
-                let tokens = self.alloc("head.tokens", c * t)?;
-                let ap = |c: usize| params(&[c as u32, t as u32, *heads as u32, dh as u32]);
-                self.push(Launch {
-                    kernel: Kernel::AssembleTokens,
-                    bufs: vec![Sel::Fixed(cls), Sel::Fixed(x), Sel::Fixed(tokens)],
-                    params: ap(c),
-                    gain_param: None,
-                    groups: [groups(t, 64), c as u32, 1],
-                    flops: 0,
-                    label: "head.tokens (assemble)".into(),
-                })?;
-                // channel-major tokens (C, T): LayerNorm per token over channels
-                let u = self.layer_norm("head.norm1", "head.norm1", tokens, c, t, (t, 1), 1e-6)?;
-                // q for the class token only, scaled by dh^-1/2 (folded into W and b)
-                let s = (dh as f64).powf(-0.5);
-                let wq: Vec<f32> = self.w.get("head.q.weight")?.iter().map(|&v| (v as f64 * s) as f32).collect();
-                let bq: Vec<f32> = self.w.get("head.q.bias")?.iter().map(|&v| (v as f64 * s) as f32).collect();
-                let q = self.linear("head.q", u, (0, 0, t), 1, c, c, &wq, Some(&bq), None, None, ACT_NONE, None, None)?;
-                // k and v for every token: 1x1 convolutions over the T positions
-                let tshape = [c, 1, t];
-                let (kk, _) =
-                    self.conv("head.k", u, tshape, c, 1, 1, "head.k.weight", None, Some("head.k.bias"), None, None, ACT_NONE, None)?;
-                let (vv, _) =
-                    self.conv("head.v", u, tshape, c, 1, 1, "head.v.weight", None, Some("head.v.bias"), None, None, ACT_NONE, None)?;
-                let scores = self.alloc("head.scores", heads * t)?;
-                self.push(Launch {
-                    kernel: Kernel::AttnScores,
-                    bufs: vec![Sel::Fixed(q), Sel::Fixed(kk), Sel::Fixed(scores)],
-                    params: ap(c),
-                    gain_param: None,
-                    groups: [groups(t, 64), *heads as u32, 1],
-                    flops: (2 * c * t) as u64,
-                    label: "head.scores (q·k)".into(),
-                })?;
-                let attn = self.alloc("head.attn", heads * t)?;
-                self.push(Launch {
-                    kernel: Kernel::Softmax,
-                    bufs: vec![Sel::Fixed(scores), Sel::Fixed(attn)],
-                    params: params(&[t as u32, 0, 0]),
-                    gain_param: None,
-                    groups: [*heads as u32, 1, 1],
-                    flops: (5 * heads * t) as u64,
-                    label: "head.attn (softmax)".into(),
-                })?;
-                let o = self.alloc("head.attn_out", c)?;
-                self.push(Launch {
-                    kernel: Kernel::AttnWeightedSum,
-                    bufs: vec![Sel::Fixed(attn), Sel::Fixed(vv), Sel::Fixed(o)],
-                    params: ap(c),
-                    gain_param: None,
-                    groups: [c as u32, 1, 1],
-                    flops: (2 * c * t) as u64,
-                    label: "head.attn_out (weighted sum)".into(),
-                })?;
-                let cls1 = self.dense("head.proj", o, c, c, ACT_NONE, Some("head.gamma1"), Some(cls), None)?;
-                let n2 = self.layer_norm("head.norm2", "head.norm2", cls1, c, 1, (1, 1), 1e-6)?;
-                let hidden = self.w.get("head.mlp.fc1.bias")?.len();
-                let f1 = self.dense("head.mlp.fc1", n2, c, hidden, ACT_GELU, None, None, None)?;
-                let cls2 = self.dense("head.mlp.fc2", f1, hidden, c, ACT_NONE, Some("head.gamma2"), Some(cls1), None)?;
-                let n3 = self.layer_norm("head.norm", "head.norm", cls2, c, 1, (1, 1), 1e-6)?;
-                let site = self.site();
-                Ok((self.dense("head.fc", n3, c, classes, ACT_NONE, None, None, site)?, Some((attn, *heads, t))))
-            }
-        }
+    /// Squeeze-excitation: gates from the channel means, times the input.
+    fn squeeze_excite(&mut self, p: &str, x: BufId, [c, h, w]: [usize; 3], r: usize) -> Result<BufId, GpuError> {
+        let np = h * w;
+        let s = self.avg_pool(&format!("{p}.squeeze"), x, c, np, None)?;
+        let s = self.dense(&format!("{p}.reduce"), s, c, r, ACT_RELU, None, None, None)?;
+        let gate = self.dense(&format!("{p}.expand"), s, r, c, ACT_SIGMOID, None, None, None)?;
+        let e = self.alloc(p, c * np)?;
+        self.push(Launch {
+            kernel: Kernel::SeScale,
+            bufs: vec![Sel::Fixed(x), Sel::Fixed(gate), Sel::Fixed(e)],
+            params: params(&[c as u32, np as u32]),
+            gain_param: None,
+            groups: [groups(np, 64), c as u32, 1],
+            flops: (c * np) as u64,
+            label: format!("{p} (scale)"),
+        })?;
+        Ok(e)
+    }
+
+    /// Class attention over the patches of x and the classifier; returns the logits buffer
+    /// (modulated at the logit site) and the attention weights.
+    fn class_attention(
+        &mut self,
+        p: &str,
+        x: BufId,
+        [c, h, w]: [usize; 3],
+        heads: usize,
+        classes: usize,
+        site: Option<usize>,
+    ) -> Result<(BufId, AttentionOut), GpuError> {
+        let n = h * w;
+        let t = n + 1;
+        let dh = c / heads;
+        let cls = self.upload(&format!("{p}.cls_token"), self.w.get(&format!("{p}.cls_token"))?)?;
+        let tokens = self.alloc(&format!("{p}.tokens"), c * t)?;
+        let ap = |c: usize| params(&[c as u32, t as u32, heads as u32, dh as u32]);
+        self.push(Launch {
+            kernel: Kernel::AssembleTokens,
+            bufs: vec![Sel::Fixed(cls), Sel::Fixed(x), Sel::Fixed(tokens)],
+            params: ap(c),
+            gain_param: None,
+            groups: [groups(t, 64), c as u32, 1],
+            flops: 0,
+            label: format!("{p}.tokens (assemble)"),
+        })?;
+        // channel-major tokens (C, T): LayerNorm per token over channels
+        let u = self.layer_norm(&format!("{p}.norm1"), &format!("{p}.norm1"), tokens, c, t, (t, 1), 1e-6)?;
+        // q for the class token only, scaled by dh^-1/2 (folded into W and b)
+        let s = (dh as f64).powf(-0.5);
+        let wq: Vec<f32> = self.w.get(&format!("{p}.q.weight"))?.iter().map(|&v| (v as f64 * s) as f32).collect();
+        let bq: Vec<f32> = self.w.get(&format!("{p}.q.bias"))?.iter().map(|&v| (v as f64 * s) as f32).collect();
+        let q = self.linear(&format!("{p}.q"), u, (0, 0, t), 1, c, c, &wq, Some(&bq), None, None, ACT_NONE, None, None)?;
+        // k and v for every token: 1x1 convolutions over the T positions
+        let tshape = [c, 1, t];
+        let pointwise = |name: String| ConvSpec { bias: true, ..graph::conv(name, c, c, 1, 1, Act::None) };
+        let (kk, _) = self.conv(&format!("{p}.k"), u, tshape, &pointwise(format!("{p}.k")), None, None)?;
+        let (vv, _) = self.conv(&format!("{p}.v"), u, tshape, &pointwise(format!("{p}.v")), None, None)?;
+        let scores = self.alloc(&format!("{p}.scores"), heads * t)?;
+        self.push(Launch {
+            kernel: Kernel::AttnScores,
+            bufs: vec![Sel::Fixed(q), Sel::Fixed(kk), Sel::Fixed(scores)],
+            params: ap(c),
+            gain_param: None,
+            groups: [groups(t, 64), heads as u32, 1],
+            flops: (2 * c * t) as u64,
+            label: format!("{p}.scores (q·k)"),
+        })?;
+        let attn = self.alloc(&format!("{p}.attn"), heads * t)?;
+        self.push(Launch {
+            kernel: Kernel::Softmax,
+            bufs: vec![Sel::Fixed(scores), Sel::Fixed(attn)],
+            params: params(&[t as u32, 0, 0]),
+            gain_param: None,
+            groups: [heads as u32, 1, 1],
+            flops: (5 * heads * t) as u64,
+            label: format!("{p}.attn (softmax)"),
+        })?;
+        let o = self.alloc(&format!("{p}.attn_out"), c)?;
+        self.push(Launch {
+            kernel: Kernel::AttnWeightedSum,
+            bufs: vec![Sel::Fixed(attn), Sel::Fixed(vv), Sel::Fixed(o)],
+            params: ap(c),
+            gain_param: None,
+            groups: [c as u32, 1, 1],
+            flops: (2 * c * t) as u64,
+            label: format!("{p}.attn_out (weighted sum)"),
+        })?;
+        let (gamma1, gamma2) = (format!("{p}.gamma1"), format!("{p}.gamma2"));
+        let cls1 = self.dense(&format!("{p}.proj"), o, c, c, ACT_NONE, Some(&gamma1), Some(cls), None)?;
+        let n2 = self.layer_norm(&format!("{p}.norm2"), &format!("{p}.norm2"), cls1, c, 1, (1, 1), 1e-6)?;
+        let hidden = self.w.get(&format!("{p}.mlp.fc1.bias"))?.len();
+        let f1 = self.dense(&format!("{p}.mlp.fc1"), n2, c, hidden, ACT_GELU, None, None, None)?;
+        let cls2 = self.dense(&format!("{p}.mlp.fc2"), f1, hidden, c, ACT_NONE, Some(&gamma2), Some(cls1), None)?;
+        let n3 = self.layer_norm(&format!("{p}.norm"), &format!("{p}.norm"), cls2, c, 1, (1, 1), 1e-6)?;
+        let logits = self.dense(&format!("{p}.fc"), n3, c, classes, ACT_NONE, None, None, site)?;
+        Ok((logits, (attn, heads, t)))
+    }
+}
+
+fn act_code(act: Act) -> u32 {
+    match act {
+        Act::None => ACT_NONE,
+        Act::Relu => ACT_RELU,
+        Act::Gelu => ACT_GELU,
     }
 }
 
 pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<Plan, GpuError> {
-    let candidates = cfg.attention_sites();
-    let mut attended = Vec::new();
-    let mut sites_info = Vec::new();
-    if let Some(att) = &cfg.attention {
-        for s in &candidates {
-            let on = att.layers.as_ref().is_none_or(|names| names.contains(&s.name));
-            attended.push(on.then_some(sites_info.len()));
-            if on {
-                sites_info.push(s.clone());
-            }
-        }
-    } else {
-        attended = vec![None; candidates.len()];
-    }
+    let graph = cfg.graph();
+    let sites_info = graph.attended_sites();
     let nsites = sites_info.len();
     let mut b = Builder {
         gpu,
         w: weights,
-        cfg,
+        graph: &graph,
         sets: cfg.stat_sets(),
         bufs: Vec::new(),
         ops: Vec::new(),
-        attended,
-        next_site: 0,
         site_acts: vec![None; nsites],
         site_gains: Vec::new(),
         site_n: Vec::new(),
@@ -774,19 +590,15 @@ pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<P
         b.site_gains.push(g);
         b.site_n.push(n);
     }
-    let [h, w] = cfg.input.size;
-    let cin = cfg.input.channels;
+    let [cin, h, w] = graph.input;
     let input = b.alloc("input", cin * h * w)?;
-    let shape = [cin, h, w];
-    let (features, fshape) = match &cfg.backbone {
-        BackboneConfig::Toy { channels } => b.toy(input, shape, *channels)?,
-        BackboneConfig::Resnet { depth, width } => b.resnet(input, shape, *depth, *width)?,
-        BackboneConfig::Patchconv { dim, depth, stem_stride, se_ratio, .. } => {
-            b.patchconv(input, shape, *dim, *depth, *stem_stride, *se_ratio)?
-        }
-        BackboneConfig::ConvGroups { whitening, widths, blocks } => b.conv_groups(input, shape, *whitening, widths, *blocks)?,
-    };
-    let (logits, attention) = b.head(features, fshape)?;
+    let mut vals = vec![input];
+    let mut attention = None;
+    for node in &graph.nodes {
+        let y = b.node(node, &vals, &mut attention)?;
+        vals.push(y);
+    }
+    let logits = vals[graph.output().0];
     let classes = cfg.num_classes();
     let probs = b.alloc("probabilities", classes)?;
     b.push(Launch {
@@ -798,9 +610,6 @@ pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<P
         flops: 5 * classes as u64,
         label: "probabilities (softmax)".into(),
     })?;
-    if b.next_site != candidates.len() {
-        return Err(GpuError::Validation(format!("engine plan visited {} of {} attention sites", b.next_site, candidates.len())));
-    }
     let forward = std::mem::take(&mut b.ops);
 
     // GAttANet: query pooling, global query, agreement + next gains.

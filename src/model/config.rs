@@ -1,6 +1,7 @@
 //! `config.json`: the full description of a model. Weights alone never decide the architecture.
 use serde::{Deserialize, Serialize};
 
+use super::graph::{Graph, SiteInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::InputSpec;
 
@@ -254,8 +255,10 @@ impl ModelConfig {
                 }
             }
         }
+        // Every field is in range: the graph's shapes and sizes can be computed.
+        let graph = Graph::new(self);
         if let HeadConfig::ClassAttention { heads, mlp_ratio, init_scale } = &self.head {
-            let width = self.feature_channels();
+            let width = graph.features[0];
             if *heads == 0 || width % heads != 0 {
                 return Err(Error::config("head.heads", format!("must divide the feature width {width}, found {heads}")));
             }
@@ -270,8 +273,8 @@ impl ModelConfig {
             if *hidden == 0 {
                 return Err(Error::config("head.hidden", "must be > 0"));
             }
-            let [c, fh, fw] = self.feature_shape();
-            if (c * fh * fw).saturating_mul(*hidden) > MAX_DENSE_WEIGHTS {
+            let [c, fh, fw] = graph.features;
+            if c.saturating_mul(fh).saturating_mul(fw).saturating_mul(*hidden) > MAX_DENSE_WEIGHTS {
                 return Err(Error::config(
                     "head.hidden",
                     format!("the flattened {c}x{fh}x{fw} features times {hidden} units exceed {MAX_DENSE_WEIGHTS} weights; use avg_linear or a smaller input"),
@@ -291,7 +294,7 @@ impl ModelConfig {
             if !(att.aux_loss_weight.is_finite() && att.aux_loss_weight >= 0.0) {
                 return Err(Error::config("attention.aux_loss_weight", "must be finite and >= 0"));
             }
-            let offered = self.attention_sites();
+            let offered = &graph.sites;
             if let Some(layers) = &att.layers {
                 if layers.is_empty() {
                     return Err(Error::config("attention.layers", "must name at least one layer (or be absent for all)"));
@@ -308,7 +311,7 @@ impl ModelConfig {
             }
         }
         // Last: the fields above are each in range, together they may still be too large.
-        let weights = self.weights_bound();
+        let weights = graph.weight_count();
         if weights > MAX_WEIGHTS {
             return Err(Error::config(
                 "backbone",
@@ -322,118 +325,19 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// An upper bound of the weight count from the dominant terms (convolutions, dense layers,
-    /// the head's attention and MLP), so that absurd sizes fail before anything is allocated.
-    /// Call only with the widths and depths capped (`validate`), which keeps it in range.
-    fn weights_bound(&self) -> u64 {
-        let k = self.num_classes() as u64;
-        let backbone = match &self.backbone {
-            BackboneConfig::Toy { channels: [a, b, c] } => {
-                let (a, b, c) = (*a as u64, *b as u64, *c as u64);
-                27 * a + 9 * a * b + 9 * b * c
-            }
-            BackboneConfig::Resnet { depth, width } => {
-                let (n, w) = (((depth.saturating_sub(2)) / 6) as u64, *width as u64);
-                // n blocks of two 3x3 convs per stage at widths w, 2w, 4w, shortcuts included
-                27 * w + 2 * 9 * n * (w * w + 4 * w * w + 16 * w * w) + 8 * w * w
-            }
-            BackboneConfig::Patchconv { dim, depth, .. } => {
-                let d = *dim as u64;
-                // the stem's convs (at most 4, each at most 9·D²) and per block two 1x1, SE, depthwise
-                4 * 9 * d * d + *depth as u64 * (4 * d * d + 9 * d)
-            }
-            BackboneConfig::ConvGroups { widths, blocks, .. } => {
-                let mut prev = 2 * WHITENING_DIMS as u64;
-                let mut total = 0;
-                for &c in widths {
-                    total += 9 * prev * c as u64 + 9 * (c * c) as u64;
-                    prev = c as u64;
-                }
-                total + *blocks as u64 * 2 * 9 * prev * prev
-            }
-        };
-        let c = self.feature_channels() as u64;
-        let head = match &self.head {
-            HeadConfig::AvgLinear => c * k,
-            HeadConfig::Mlp { hidden } => {
-                let [c, fh, fw] = self.feature_shape();
-                (c as u64).saturating_mul(fh as u64 * fw as u64).saturating_mul(*hidden as u64) + *hidden as u64 * k
-            }
-            HeadConfig::ClassAttention { mlp_ratio, .. } => (4 + 2 * *mlp_ratio as u64) * c * c + c * k,
-        };
-        backbone.saturating_add(head)
-    }
-
-    /// Channels of the backbone's output feature map.
-    pub fn feature_channels(&self) -> usize {
-        match &self.backbone {
-            BackboneConfig::Toy { channels } => channels[2],
-            BackboneConfig::Resnet { width, .. } => 4 * width,
-            BackboneConfig::Patchconv { dim, .. } => *dim,
-            BackboneConfig::ConvGroups { widths, .. } => *widths.last().expect("validated: at least one group"),
-        }
+    /// The network this config describes.
+    pub fn graph(&self) -> Graph {
+        Graph::new(self)
     }
 
     /// Every layer this architecture can attend, in network order, with its output shape.
     pub fn attention_sites(&self) -> Vec<SiteInfo> {
-        let [h, w] = self.input.size;
-        let mut sites = Vec::new();
-        let conv = |name: String, c, h, w| SiteInfo { name, channels: c, spatial: Some([h, w]) };
-        match &self.backbone {
-            BackboneConfig::Toy { channels } => {
-                sites.push(conv("conv1".into(), channels[0], h, w));
-                let (h2, w2) = (pool_out(h, 3, 2), pool_out(w, 3, 2));
-                sites.push(conv("conv2".into(), channels[1], h2, w2));
-                sites.push(conv("conv3".into(), channels[2], pool_out(h2, 3, 2), pool_out(w2, 3, 2)));
-            }
-            BackboneConfig::Resnet { depth, width } => {
-                let n = (depth - 2) / 6;
-                let (mut h, mut w) = (h, w);
-                for s in 0..3 {
-                    if s > 0 {
-                        h = h.div_ceil(2);
-                        w = w.div_ceil(2);
-                    }
-                    for b in 0..n {
-                        sites.push(conv(format!("stage{}.block{}", s + 1, b + 1), width << s, h, w));
-                    }
-                }
-            }
-            BackboneConfig::Patchconv { dim, depth, stem_stride, .. } => {
-                let (mut h, mut w) = (h, w);
-                for _ in 0..stem_stride.trailing_zeros() {
-                    h = h.div_ceil(2);
-                    w = w.div_ceil(2);
-                }
-                for b in 0..*depth {
-                    sites.push(conv(format!("block{}", b + 1), *dim, h, w));
-                }
-            }
-            BackboneConfig::ConvGroups { widths, blocks, .. } => {
-                let (mut h, mut w) = (h, w);
-                for (g, &c) in widths.iter().enumerate() {
-                    sites.push(conv(format!("group{}.conv1", g + 1), c, h, w));
-                    (h, w) = (pool_out(h, 2, 2), pool_out(w, 2, 2));
-                    sites.push(conv(format!("group{}.conv2", g + 1), c, h, w));
-                }
-                let c = *widths.last().expect("validated: at least one group");
-                for b in 0..*blocks {
-                    sites.push(conv(format!("block{}", b + 1), c, h, w));
-                }
-            }
-        }
-        if let HeadConfig::Mlp { hidden } = &self.head {
-            sites.push(SiteInfo { name: "fc1".into(), channels: *hidden, spatial: None });
-        }
-        sites.push(SiteInfo { name: "logits".into(), channels: self.num_classes(), spatial: None });
-        sites
+        self.graph().sites
     }
 
     /// Shape [C, H, W] of the backbone's output feature map.
     pub fn feature_shape(&self) -> [usize; 3] {
-        let last = self.attention_sites().into_iter().rfind(|s| s.spatial.is_some()).expect("every backbone has a conv site");
-        let [h, w] = last.spatial.unwrap();
-        [last.channels, h, w]
+        self.graph().features
     }
 }
 
@@ -449,17 +353,3 @@ const MAX_WEIGHTS: u64 = 200_000_000;
 
 /// Dimensions of a 3x3 RGB patch: the most eigenvector pairs a whitening conv can have.
 pub const WHITENING_DIMS: usize = 27;
-
-/// Output size of a k×k max-pool with this stride, no padding.
-pub(crate) fn pool_out(n: usize, k: usize, stride: usize) -> usize {
-    (n.saturating_sub(k)) / stride + 1
-}
-
-/// A layer whose output can carry keys and queries.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SiteInfo {
-    pub name: String,
-    pub channels: usize,
-    /// [H, W] for conv layers, None for dense layers.
-    pub spatial: Option<[usize; 2]>,
-}

@@ -17,7 +17,8 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{init::Init, VarBuilder};
 
-use super::config::{AttentionConfig, QueryPooling, SiteInfo};
+use super::config::{AttentionConfig, QueryPooling};
+use super::graph::SiteInfo;
 use super::layers::uniform_fan_in;
 
 /// Keys, queries and gain of one attended layer.

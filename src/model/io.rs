@@ -20,11 +20,10 @@ pub fn init(config: &ModelConfig, device: &Device) -> Result<(Model, VarMap)> {
     Ok((model, varmap))
 }
 
-/// Every tensor name the config needs, with its shape.
+/// Every tensor name the config needs, with its shape (from the graph: nothing is allocated).
 pub fn expected_tensors(config: &ModelConfig) -> Result<BTreeMap<String, Vec<usize>>> {
-    let (_, varmap) = init(config, &Device::Cpu)?;
-    let data = varmap.data().lock().expect("varmap lock");
-    Ok(data.iter().map(|(k, v)| (k.clone(), v.dims().to_vec())).collect())
+    config.validate()?;
+    Ok(config.graph().weights.into_iter().map(|w| (w.name, w.shape)).collect())
 }
 
 /// How `model.safetensors` stores the weights. The model always computes in f32; storage only

@@ -285,23 +285,15 @@ impl SqueezeExcite {
     }
 }
 
-/// Max-pool 3x3, stride 2, no padding. Natively our kernel, which has the backward pass that
-/// candle's pooling lacks when the kernel differs from the stride (training runs natively); the
-/// page (inference only) keeps candle's pooling, the same values.
-pub fn max_pool_3s2(x: &Tensor) -> Result<Tensor> {
+/// Max-pool k×k (2 or 3), stride 2, no padding. Natively our kernel, which has the backward
+/// pass that candle's pooling lacks when the window differs from the stride (and for 2×2 is
+/// faster than candle's composed one); the page (inference only) keeps candle's pooling, the
+/// same values.
+pub fn max_pool(x: &Tensor, k: usize) -> Result<Tensor> {
     if x.device().is_cpu() && cfg!(not(target_arch = "wasm32")) {
-        return crate::kernels::max_pool_3s2(x);
+        return crate::kernels::max_pool(x, k);
     }
-    x.max_pool2d_with_stride(3, 2)
-}
-
-/// Max-pool 2x2, stride 2 (odd edges dropped). Natively our kernel (candle's backward for it
-/// is composed from comparisons and upsampling); the page keeps candle's pooling.
-pub fn max_pool_2s2(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && cfg!(not(target_arch = "wasm32")) {
-        return crate::kernels::max_pool(x, 2);
-    }
-    x.max_pool2d(2)
+    x.max_pool2d_with_stride(k, 2)
 }
 
 /// Read a scalar tensor stored as shape (1).

@@ -1,11 +1,14 @@
 //! One model description (config.json + safetensors) built into a candle model that runs the
 //! GAttANet passes. The same description drives the WebGPU engine.
+pub mod class_attention;
 pub mod config;
 pub mod conv_groups;
 pub mod gatta;
+pub mod graph;
 pub mod head;
 pub mod io;
 pub mod layers;
+pub mod network;
 pub mod patchconv;
 pub mod resnet;
 pub mod toy;
@@ -13,35 +16,26 @@ pub mod toy;
 use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-pub use config::{AttentionConfig, BackboneConfig, HeadConfig, ModelConfig, QueryPooling, SiteInfo, MAX_PASSES};
+pub use config::{AttentionConfig, BackboneConfig, HeadConfig, ModelConfig, QueryPooling, MAX_PASSES};
+pub use graph::{Graph, SiteInfo};
 pub use layers::Ctx;
 
 use gatta::GAttANet;
-use head::Head;
-
-#[derive(Debug, Clone)]
-enum Backbone {
-    Toy(toy::Toy),
-    Resnet(resnet::ResNet),
-    Patchconv(patchconv::PatchConv),
-    ConvGroups(conv_groups::ConvGroups),
-}
+use network::Network;
 
 /// Collects attended activations during one pass and applies the gains of the previous pass.
-/// Backbones and heads call `site` at every layer that could be attended, in network order.
+/// The network calls `site` at every node whose output is a candidate site, in network order.
 pub struct Tap<'a> {
     /// For every candidate site: its index among the attended layers, if attended.
     attended: &'a [Option<usize>],
     gains: Option<&'a [Tensor]>,
-    next: usize,
     /// The (modulated) activation of each attended layer in this pass.
     pub acts: Vec<Tensor>,
 }
 
 impl<'a> Tap<'a> {
-    pub fn site(&mut self, x: Tensor) -> CResult<Tensor> {
-        let i = self.next;
-        self.next += 1;
+    /// The output of candidate site `i`, modulated if it is attended and gains apply.
+    pub fn site(&mut self, i: usize, x: Tensor) -> CResult<Tensor> {
         let Some(l) = self.attended[i] else { return Ok(x) };
         let x = match self.gains {
             Some(g) => gatta::modulate(&x, &g[l])?,
@@ -80,47 +74,26 @@ pub struct RunOptions {
 #[derive(Debug, Clone)]
 pub struct Model {
     pub config: ModelConfig,
-    backbone: Backbone,
-    head: Head,
+    graph: Graph,
+    network: Network,
     gatta: Option<GAttANet>,
     sites: Vec<SiteInfo>,
-    attended: Vec<Option<usize>>,
     device: Device,
 }
 
 impl Model {
-    /// Build from a validated config; tensor names follow `vb`'s paths (documented in README).
+    /// Build from a validated config; tensor names follow `vb`'s paths (docs/model-format.md).
     pub fn new(config: &ModelConfig, vb: VarBuilder) -> CResult<Self> {
-        let cin = config.input.channels;
-        let sets = config.stat_sets();
-        let backbone = match &config.backbone {
-            BackboneConfig::Toy { channels } => Backbone::Toy(toy::Toy::new(vb.pp("backbone"), cin, *channels, sets)?),
-            BackboneConfig::Resnet { depth, width } => Backbone::Resnet(resnet::ResNet::new(vb.pp("backbone"), cin, *depth, *width, sets)?),
-            BackboneConfig::Patchconv { dim, depth, stem_stride, init_scale, se_ratio } => {
-                Backbone::Patchconv(patchconv::PatchConv::new(vb.pp("backbone"), cin, *dim, *depth, *stem_stride, *init_scale, *se_ratio)?)
-            }
-            BackboneConfig::ConvGroups { whitening, widths, blocks } => {
-                Backbone::ConvGroups(conv_groups::ConvGroups::new(vb.pp("backbone"), cin, *whitening, widths, *blocks, sets)?)
-            }
-        };
-        let head = Head::new(vb.pp("head"), &config.head, config.feature_shape(), config.num_classes())?;
-        let candidates = config.attention_sites();
-        let (gatta, sites, attended) = match &config.attention {
-            None => (None, Vec::new(), vec![None; candidates.len()]),
-            Some(att) => {
-                let mut attended = Vec::new();
-                let mut sites = Vec::new();
-                for s in &candidates {
-                    let on = att.layers.as_ref().is_none_or(|names| names.contains(&s.name));
-                    attended.push(on.then_some(sites.len()));
-                    if on {
-                        sites.push(s.clone());
-                    }
-                }
-                (Some(GAttANet::new(vb.pp("gatta"), att, &sites)?), sites, attended)
-            }
-        };
-        Ok(Model { config: config.clone(), backbone, head, gatta, sites, attended, device: vb.device().clone() })
+        let graph = Graph::new(config);
+        let network = Network::new(&graph, config.stat_sets(), &vb)?;
+        let sites = graph.attended_sites();
+        let gatta = config.attention.as_ref().map(|att| GAttANet::new(vb.pp("gatta"), att, &sites)).transpose()?;
+        Ok(Model { config: config.clone(), graph, network, gatta, sites, device: vb.device().clone() })
+    }
+
+    /// The network this model runs.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
     }
 
     pub fn device(&self) -> &Device {
@@ -141,19 +114,6 @@ impl Model {
         self.gatta.iter().flat_map(|g| g.layers.iter()).map(|l| layers::scalar(&l.alpha)).collect()
     }
 
-    /// One feed-forward pass; `tap` applies gains and records attended activations.
-    fn forward_once(&self, x: &Tensor, ctx: Ctx, tap: &mut Tap) -> CResult<head::HeadOutput> {
-        let features = match &self.backbone {
-            Backbone::Toy(m) => m.forward(x, ctx, tap)?,
-            Backbone::Resnet(m) => m.forward(x, ctx, tap)?,
-            Backbone::Patchconv(m) => m.forward(x, ctx, tap)?,
-            Backbone::ConvGroups(m) => m.forward(x, ctx, tap)?,
-        };
-        let mut out = self.head.forward(&features, tap)?;
-        out.logits = tap.site(out.logits)?;
-        Ok(out)
-    }
-
     /// Run T passes on a batch x (B, C, H, W): pass 0 plain, pass t modulated by the agreement
     /// of pass t-1. Without GAttANet a single plain pass runs whatever `passes` says.
     pub fn run(&self, x: &Tensor, opts: &RunOptions) -> CResult<Vec<PassOutput>> {
@@ -166,8 +126,8 @@ impl Model {
         let mut outputs: Vec<PassOutput> = Vec::with_capacity(passes);
         let mut gains: Option<Vec<Tensor>> = None;
         for t in 0..passes {
-            let mut tap = Tap { attended: &self.attended, gains: gains.as_deref(), next: 0, acts: Vec::new() };
-            let out = self.forward_once(x, Ctx { pass: t, train: opts.train }, &mut tap)?;
+            let mut tap = Tap { attended: &self.graph.attended, gains: gains.as_deref(), acts: Vec::new() };
+            let out = self.network.forward(x, Ctx { pass: t, train: opts.train }, &mut tap)?;
             let acts = tap.acts;
             let last = t + 1 == passes;
             let (query, agreement) = match &self.gatta {
@@ -190,15 +150,7 @@ impl Model {
 
     /// Multiply-adds of one plain pass for one image (backbone + head).
     pub fn macs_per_pass(&self) -> u64 {
-        let [h, w] = self.config.input.size;
-        let [_, fh, fw] = self.config.feature_shape();
-        let backbone = match &self.backbone {
-            Backbone::Toy(m) => m.macs(h, w),
-            Backbone::Resnet(m) => m.macs(h, w),
-            Backbone::Patchconv(m) => m.macs(h, w),
-            Backbone::ConvGroups(m) => m.macs(h, w),
-        };
-        backbone + self.head.macs(fh, fw)
+        self.graph.macs()
     }
 
     /// Extra multiply-adds GAttANet adds per pass: query pooling, agreement, modulation.
