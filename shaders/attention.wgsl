@@ -4,9 +4,7 @@
 // linear kernel. Here: assembling the tokens, the per-head scores q·k, and the weighted sum of v.
 // The softmax between them is softmax.wgsl.
 
-struct Params {
-    c: u32, t: u32, heads: u32, dh: u32,
-}
+// `struct Params` and the shared constants are generated from gpu::params::AttentionParams.
 
 @group(0) @binding(0) var<uniform> p: Params;
 

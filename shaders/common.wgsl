@@ -1,20 +1,6 @@
-// Shared by every kernel with a fused epilogue (conv, depthwise, linear): activation codes
-// and the activations themselves. Prepended to those files when the pipelines are created.
-
-const ACT_NONE: u32 = 0u;
-const ACT_RELU: u32 = 1u;
-const ACT_GELU: u32 = 2u;     // exact GELU: 0.5·x·(1 + erf(x/√2))
-const ACT_SIGMOID: u32 = 3u;
-
-// Epilogue flags.
-const HAS_BIAS: u32 = 1u;     // v += bias[c]          (chan[0..C])
-const HAS_SCALE: u32 = 2u;    // v *= scale[c]         (chan[C..2C]; LayerScale γ)
-const HAS_RES: u32 = 4u;      // v += residual[i]      (before the activation)
-
-// Gain modes (GAttANet modulation, after the activation).
-const GAIN_NONE: u32 = 0u;
-const GAIN_POSITION: u32 = 1u; // conv site: one gain per spatial position, shared by all channels
-const GAIN_UNIT: u32 = 2u;     // dense site: one gain per unit
+// Shared by every kernel with a fused epilogue (conv, depthwise, linear): the activations.
+// Prepended to those files when the pipelines are created; the activation codes, epilogue
+// flags and gain modes they test come from gpu::params.
 
 // erfc(z) for z >= 0: Numerical Recipes' Chebyshev fit (erfcc), fractional error < 1.2e-7 on
 // the whole range, so both erf (= 1 - erfc) near the origin and the tail erfc for large z keep

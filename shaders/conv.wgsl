@@ -7,12 +7,7 @@
 // `conv1x1_vec4` is the same GEMM for 1×1 / stride 1 / no padding with P % 4 == 0, where the
 // B tile rows are contiguous and load as vec4.
 
-struct Params {
-    cin: u32, h: u32, w: u32, cout: u32,
-    hout: u32, wout: u32, ksize: u32, stride: u32,
-    pad: u32, kdim: u32, kpad: u32, npos: u32,
-    flags: u32, act: u32, gain_mode: u32, _p0: u32,
-}
+// `struct Params` and the shared constants are generated from gpu::params::ConvParams.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -2,9 +2,7 @@
 // activation. One invocation per output value: a depthwise conv has only 9 MACs per output, so a
 // GEMM formulation would load more than it computes.
 
-struct Params {
-    c: u32, h: u32, w: u32, act: u32,
-}
+// `struct Params` and the shared constants are generated from gpu::params::DepthwiseParams.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -7,10 +7,7 @@
 //   gain        1 + α_l · g   or   1 + α_l · tanh(g)    (bounded)
 // The modulation a ← a ⊙ gain is fused into the epilogue of the kernel producing the site.
 
-struct Params {
-    d: u32, layers: u32, c: u32, n: u32,
-    dense: u32, layer: u32, scale: f32, bounded: u32,
-}
+// `struct Params` and the shared constants are generated from gpu::params::GattaParams.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> queries: array<f32>;   // (L, d)

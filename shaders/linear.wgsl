@@ -4,12 +4,7 @@
 // weight row as vec4 (rows zero-padded to a multiple of 4) and reduce in workgroup memory.
 // x may be strided (x_kstride) to read one column of a channel-major token matrix.
 
-struct Params {
-    m: u32, k: u32, kpad: u32, n: u32,
-    x_off: u32, x_mstride: u32, x_kstride: u32, y_off: u32,
-    y_mstride: u32, flags: u32, act: u32, gain_mode: u32,
-    res_off: u32, _p0: u32, _p1: u32, _p2: u32,
-}
+// `struct Params` and the shared constants are generated from gpu::params::LinearParams.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -4,10 +4,7 @@
 // (c_stride = H·W, t_stride = 1), channel-major tokens (the same), and token-major rows
 // normalised over their last dimension (c_stride = 1, t_stride = C). One invocation per position.
 
-struct Params {
-    c: u32, n: u32, c_stride: u32, t_stride: u32,
-    eps: f32, _p0: u32, _p1: u32, _p2: u32,
-}
+// `struct Params` and the shared constants are generated from gpu::params::NormParams.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -1,10 +1,7 @@
 // Pooling: max-pool k×k (3: the toy CNN, 2: conv groups) / stride 2 without padding, and global average pooling
 // over the positions of each channel (avg_linear head, squeeze-excitation, GAttANet's query pooling).
 
-struct Params {
-    c: u32, h: u32, w: u32, hout: u32,
-    wout: u32, y_off: u32, k: u32, _p1: u32,
-}
+// `struct Params` and the shared constants are generated from gpu::params::PoolParams.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -1,9 +1,7 @@
 // Squeeze-excitation gating: y[c, p] = x[c, p] · gate[c]. The squeeze (avg_pool) and the two
 // excitation layers (linear + ReLU, linear + sigmoid) run on the pool and linear kernels.
 
-struct Params {
-    c: u32, n: u32, _p0: u32, _p1: u32,
-}
+// `struct Params` and the shared constants are generated from gpu::params::SeParams.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

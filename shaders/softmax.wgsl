@@ -1,9 +1,7 @@
 // Row-wise softmax, max-subtracted: y = exp(x - max) / Σ exp(x - max).
 // One workgroup per row (class-attention heads; the logits → probabilities).
 
-struct Params {
-    len: u32, x_off: u32, y_off: u32, _p0: u32,
-}
+// `struct Params` and the shared constants are generated from gpu::params::SoftmaxParams.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -1,75 +1,58 @@
-//! Which engine runs the model: what the page asks for ([`Requested`], from `?backend=` or the
-//! badge's toggle) and what the worker actually loaded ([`Engine`], with the reason, for the badge).
+//! Which engine runs the model: what the page asks for ([`Preference`], from `?backend=` or the
+//! badge's toggle) and what the worker actually loaded ([`EngineStatus`], with the reason, for
+//! the badge).
 //! The decision itself is the worker's (`crate::gpu::Backend::load`): only it can see the adapter.
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
-use crate::gpu::Preference;
+pub use crate::gpu::Preference;
 
 /// The executor that runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Backend {
+pub enum EngineKind {
     /// candle on the CPU, compiled to wasm (SIMD128), inside the worker.
     Cpu,
     /// The WebGPU engine (`crate::gpu`, WGSL kernels) on the browser's GPU adapter.
     WebGpu,
 }
 
-impl Backend {
+impl EngineKind {
     /// The badge text (the browser tests match it exactly).
     pub fn label(self) -> &'static str {
         match self {
-            Backend::Cpu => "CPU",
-            Backend::WebGpu => "WebGPU",
+            EngineKind::Cpu => "CPU",
+            EngineKind::WebGpu => "WebGPU",
         }
     }
 }
 
-/// What the page asks the worker for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Requested {
-    /// WebGPU on a hardware adapter; the CPU (with the reason) on a software adapter or any error.
-    #[default]
-    Auto,
-    /// `?backend=cpu`.
-    Cpu,
-    /// `?backend=webgpu`: WebGPU on any adapter, software ones included; where it cannot be had
-    /// the worker still falls back to the CPU, but says so in a visible message.
-    WebGpu,
-}
-
-impl Requested {
+/// On the page, `Preference::WebGpu` (`?backend=webgpu`) means WebGPU on any adapter, software
+/// ones included; where it cannot be had the worker still falls back to the CPU, but says so in
+/// a visible message.
+impl Preference {
     /// From the `?backend=` URL value; anything unknown means Auto (URL values never fail).
-    pub fn from_param(param: Option<&str>) -> Requested {
+    pub fn from_param(param: Option<&str>) -> Preference {
         match param.map(|r| r.trim().to_ascii_lowercase()).as_deref() {
-            Some("cpu") => Requested::Cpu,
-            Some("webgpu" | "gpu") => Requested::WebGpu,
-            _ => Requested::Auto,
+            Some("cpu") => Preference::Cpu,
+            Some("webgpu" | "gpu") => Preference::WebGpu,
+            _ => Preference::Auto,
         }
     }
 
-    /// The `?backend=` value that reproduces this request (None: Auto, the default).
+    /// The `?backend=` value that reproduces this preference (None: Auto, the default).
     pub fn param(self) -> Option<&'static str> {
         match self {
-            Requested::Auto => None,
-            Requested::Cpu => Some("cpu"),
-            Requested::WebGpu => Some("webgpu"),
-        }
-    }
-
-    pub fn preference(self) -> Preference {
-        match self {
-            Requested::Auto => Preference::Auto,
-            Requested::Cpu => Preference::Cpu,
-            Requested::WebGpu => Preference::Gpu,
+            Preference::Auto => None,
+            Preference::Cpu => Some("cpu"),
+            Preference::WebGpu => Some("webgpu"),
         }
     }
 }
 
 /// The engine the worker runs the current model on, and why, in words for the badge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Engine {
-    pub backend: Backend,
+pub struct EngineStatus {
+    pub backend: EngineKind,
     pub reason: String,
     /// The browser offers a WebGPU adapter (software ones included), so WebGPU can be forced.
     pub webgpu: bool,

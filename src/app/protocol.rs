@@ -10,20 +10,20 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::inspect::{InspectOptions, Inspection};
 use crate::preprocess::Crop;
 
-use super::backend::{Backend, Engine, Requested};
+use super::backend::{EngineKind, EngineStatus, Preference};
 
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
     /// Build a model from `config` (config.json text) and the weights in `bytes`, on the engine
     /// `backend` asks for. The worker keeps its previous model when this fails.
-    LoadModel { seq: u32, name: String, config: String, backend: Requested },
+    LoadModel { seq: u32, name: String, config: String, backend: Preference },
     /// Preprocess the image in `bytes` and run the passes. `image_id` names the image, so the
     /// worker can reuse its decoded crop when only the options change.
     Inspect { seq: u32, image_id: u32, options: InspectOptions },
     /// Which engine would a model get (`backend` as in `LoadModel`)? Answered with `Probed`, so
     /// the badge is right before any model is loaded (or when none can be).
-    Probe { backend: Requested },
+    Probe { backend: Preference },
     /// Test hook (`?debug=panic-worker`): panic inside the worker, to prove the page survives.
     DebugPanic,
     /// Test hook (`?debug=lose-device`): destroy the WebGPU device, as a browser reclaiming the
@@ -50,17 +50,17 @@ pub enum Reply {
         seq: u32,
         name: String,
         ms: f64,
-        engine: Engine,
+        engine: EngineStatus,
         notice: Option<String>,
     },
     /// The answer to `Probe`: the engine a model would get.
     Probed {
-        engine: Engine,
+        engine: EngineStatus,
     },
     /// The engine changed under a loaded model: the GPU device was lost or failed, and the worker
     /// recreated it or moved to the CPU. `message` says what happened.
     EngineChanged {
-        engine: Engine,
+        engine: EngineStatus,
         message: String,
     },
     /// `bytes` holds the model's view of the image: RGB8, `view[0]` × `view[1]` (width, height).
@@ -75,7 +75,7 @@ pub enum Reply {
         decode_ms: f64,
         run_ms: f64,
         /// The engine that computed it (the engine can change under a loaded model).
-        backend: Backend,
+        backend: EngineKind,
     },
     Failed {
         seq: u32,

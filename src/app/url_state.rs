@@ -3,7 +3,11 @@
 use serde::{de::DeserializeOwned, Serialize};
 use web_sys::UrlSearchParams;
 
+pub use crate::model::MAX_PASSES;
 use crate::viz::{ColorMap, Normalization};
+
+/// The largest α scale the page offers (the slider runs from 0, attention off, to this).
+pub const MAX_ALPHA_SCALE: f32 = 3.0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UrlState {
@@ -49,8 +53,8 @@ impl UrlState {
         UrlState {
             model: get("model"),
             sample: get("sample"),
-            passes: get("passes").and_then(|v| v.parse().ok()).filter(|n| (1..=8).contains(n)),
-            alpha: get("alpha").and_then(|v| v.parse().ok()).filter(|a: &f32| a.is_finite() && (0.0..=5.0).contains(a)),
+            passes: get("passes").and_then(|v| v.parse().ok()).filter(|n| (1..=MAX_PASSES).contains(n)),
+            alpha: get("alpha").and_then(|v| v.parse().ok()).filter(|a: &f32| a.is_finite() && (0.0..=MAX_ALPHA_SCALE).contains(a)),
             pass: get("pass").and_then(|v| v.parse().ok()),
             norm: get("norm").and_then(|v| enum_from(&v)),
             cmap: get("cmap").and_then(|v| enum_from(&v)),

@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use super::backend::{webgpu_present, Backend, Engine, Requested};
+use super::backend::{webgpu_present, EngineKind, EngineStatus, Preference};
 use super::protocol::{decode, encode, Reply, Request, Stage};
 use crate::gpu::{self, AdapterSummary, DeviceOptions, GpuError};
 use crate::inspect::{InspectOptions, Inspection};
@@ -34,7 +34,7 @@ struct CachedImage {
 struct Loaded {
     config: ModelConfig,
     weights: Vec<u8>,
-    requested: Requested,
+    requested: Preference,
     exec: gpu::Backend,
     /// The browser offers a WebGPU adapter (the page's toggle offers WebGPU only then).
     webgpu: bool,
@@ -174,7 +174,7 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
                         original_size: [p.original_size.0, p.original_size.1],
                         decode_ms: if reuse { 0.0 } else { t1 - t0 },
                         run_ms: now() - t1,
-                        backend: if model.exec.is_gpu() { Backend::WebGpu } else { Backend::Cpu },
+                        backend: if model.exec.is_gpu() { EngineKind::WebGpu } else { EngineKind::Cpu },
                     };
                     post(&reply, Some(p.view.as_raw()));
                 }
@@ -184,7 +184,7 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
     }
 }
 
-async fn load(config: &str, weights: Vec<u8>, requested: Requested) -> Result<(Loaded, Option<String>), String> {
+async fn load(config: &str, weights: Vec<u8>, requested: Preference) -> Result<(Loaded, Option<String>), String> {
     let config = ModelConfig::from_json(config).map_err(|e| format!("config.json: {e}"))?;
     if weights.is_empty() {
         return Err("the weights file is empty".into());
@@ -205,7 +205,7 @@ enum Choice {
     },
 }
 
-async fn choose(requested: Requested) -> Choice {
+async fn choose(requested: Preference) -> Choice {
     // The common reasons, in words for the badge (wgpu's own "no adapter" error lists every
     // backend it was not compiled with).
     let adapter = if !webgpu_present() {
@@ -219,18 +219,18 @@ async fn choose(requested: Requested) -> Choice {
     let webgpu = adapter.is_ok();
     let cpu = |reason: &str| Choice::Cpu { reason: reason.to_string(), webgpu };
     match (requested, adapter) {
-        (Requested::Cpu, _) => cpu("requested with ?backend=cpu"),
+        (Preference::Cpu, _) => cpu("requested with ?backend=cpu"),
         (_, Err(why)) => cpu(why),
-        (Requested::Auto, Ok(a)) if a.software => cpu("only a software WebGPU adapter is available, slower than the CPU"),
+        (Preference::Auto, Ok(a)) if a.software => cpu("only a software WebGPU adapter is available, slower than the CPU"),
         (_, Ok(a)) => Choice::Gpu(a),
     }
 }
 
 /// The badge's view of a choice, before a model is loaded (`Request::Probe`).
-fn engine_of_choice(choice: Choice, requested: Requested) -> Engine {
+fn engine_of_choice(choice: Choice, requested: Preference) -> EngineStatus {
     match choice {
-        Choice::Gpu(a) => Engine { backend: Backend::WebGpu, reason: gpu_reason(requested, &a), webgpu: true },
-        Choice::Cpu { reason, webgpu } => Engine { backend: Backend::Cpu, reason, webgpu },
+        Choice::Gpu(a) => EngineStatus { backend: EngineKind::WebGpu, reason: gpu_reason(requested, &a), webgpu: true },
+        Choice::Cpu { reason, webgpu } => EngineStatus { backend: EngineKind::Cpu, reason, webgpu },
     }
 }
 
@@ -246,14 +246,14 @@ struct Opened {
 
 /// The model on the engine `requested` asks for. Only a model error (bad config or weights)
 /// fails: any GPU problem ends on the CPU, with the reason.
-async fn open(config: &ModelConfig, weights: &[u8], requested: Requested) -> Result<Opened, GpuError> {
+async fn open(config: &ModelConfig, weights: &[u8], requested: Preference) -> Result<Opened, GpuError> {
     let notice = |why: &str| {
-        (requested == Requested::WebGpu).then(|| format!("WebGPU was requested, but {why}. The model runs on the CPU instead."))
+        (requested == Preference::WebGpu).then(|| format!("WebGPU was requested, but {why}. The model runs on the CPU instead."))
     };
     match choose(requested).await {
         Choice::Cpu { reason, webgpu } => Ok(Opened { notice: notice(&reason), exec: on_cpu(config, weights, reason)?, webgpu }),
         // Auto falls back to the CPU inside `load` (device, limit or shader errors, with the reason).
-        Choice::Gpu(_) => match gpu::Backend::load(config, weights, requested.preference()).await {
+        Choice::Gpu(_) => match gpu::Backend::load(config, weights, requested).await {
             Err(e) if !matches!(e, GpuError::Model(_)) => {
                 let why = format!("WebGPU could not be used ({e})");
                 Ok(Opened { notice: notice(&why), exec: on_cpu(config, weights, why)?, webgpu: true })
@@ -308,19 +308,19 @@ async fn run(model: &mut Loaded, input: &[f32], options: &InspectOptions) -> Res
 }
 
 /// The badge's view of a loaded model's engine.
-fn engine_of(model: &Loaded) -> Engine {
+fn engine_of(model: &Loaded) -> EngineStatus {
     match &model.exec {
         gpu::Backend::Gpu(engine) => {
-            Engine { backend: Backend::WebGpu, reason: gpu_reason(model.requested, engine.adapter()), webgpu: true }
+            EngineStatus { backend: EngineKind::WebGpu, reason: gpu_reason(model.requested, engine.adapter()), webgpu: true }
         }
-        gpu::Backend::Cpu { reason, .. } => Engine { backend: Backend::Cpu, reason: reason.clone(), webgpu: model.webgpu },
+        gpu::Backend::Cpu { reason, .. } => EngineStatus { backend: EngineKind::Cpu, reason: reason.clone(), webgpu: model.webgpu },
     }
 }
 
 /// The badge's reason for WebGPU: whether it was asked for, and the adapter in words (browsers
 /// often hide its name, for privacy, so say what is known).
-fn gpu_reason(requested: Requested, a: &AdapterSummary) -> String {
-    let asked = if requested == Requested::WebGpu { "requested with ?backend=webgpu; " } else { "" };
+fn gpu_reason(requested: Preference, a: &AdapterSummary) -> String {
+    let asked = if requested == Preference::WebGpu { "requested with ?backend=webgpu; " } else { "" };
     let adapter = if a.software {
         "a software adapter (slower than a real GPU)"
     } else if a.name.trim().is_empty() {

@@ -185,9 +185,9 @@ impl Engine {
         &self.gpu.limits
     }
 
-    /// Number of distinct compute pipelines (all created at load).
+    /// Number of compute pipelines created at load.
     pub fn pipeline_count(&self) -> usize {
-        Kernel::ALL.len()
+        self.pipelines.pipelines.len()
     }
 
     /// Bytes of GPU memory in the engine's buffers: (weights, activations and scratch, launch

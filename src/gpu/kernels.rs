@@ -1,6 +1,7 @@
 //! The compute pipelines: one WGSL file per op family (shaders/), a few shape-generic entry points
 //! (shapes travel in a uniform block), every pipeline created once when the model loads.
 use super::error::GpuError;
+use super::params::{self, KernelParams};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
@@ -72,20 +73,21 @@ impl Module {
             Module::Softmax => "softmax.wgsl",
         }
     }
-    /// Source with the shared preludes the file uses: activations/epilogue codes, reductions.
+    /// Source with what it shares: the constants and its `struct Params` (generated from
+    /// gpu::params), then the preludes it uses (activations, reductions).
     fn source(self) -> String {
-        let (body, epilogue, reduce) = match self {
-            Module::Conv => (CONV, true, false),
-            Module::Depthwise => (DEPTHWISE, true, false),
-            Module::Linear => (LINEAR, true, true),
-            Module::Norm => (NORM, false, false),
-            Module::Pool => (POOL, false, true),
-            Module::Se => (SE, false, false),
-            Module::Gatta => (GATTA, false, false),
-            Module::Attention => (ATTENTION, false, true),
-            Module::Softmax => (SOFTMAX, false, true),
+        let (body, params, epilogue, reduce) = match self {
+            Module::Conv => (CONV, params::ConvParams::wgsl(), true, false),
+            Module::Depthwise => (DEPTHWISE, params::DepthwiseParams::wgsl(), true, false),
+            Module::Linear => (LINEAR, params::LinearParams::wgsl(), true, true),
+            Module::Norm => (NORM, params::NormParams::wgsl(), false, false),
+            Module::Pool => (POOL, params::PoolParams::wgsl(), false, true),
+            Module::Se => (SE, params::SeParams::wgsl(), false, false),
+            Module::Gatta => (GATTA, params::GattaParams::wgsl(), false, false),
+            Module::Attention => (ATTENTION, params::AttentionParams::wgsl(), false, true),
+            Module::Softmax => (SOFTMAX, params::SoftmaxParams::wgsl(), false, true),
         };
-        let mut src = String::new();
+        let mut src = params::wgsl_constants() + &params;
         for (prelude, used) in [(COMMON, epilogue), (REDUCE, reduce)] {
             if used {
                 src.push_str(prelude);

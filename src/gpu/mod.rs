@@ -12,6 +12,7 @@ mod device;
 mod engine;
 mod error;
 mod kernels;
+mod params;
 mod plan;
 mod weights;
 
@@ -24,13 +25,13 @@ use crate::inspect::{InspectOptions, Inspection};
 use crate::model::{io, Model, ModelConfig};
 
 /// Which executor to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Preference {
     /// WebGPU on a hardware adapter, else the CPU with the reason.
     #[default]
     Auto,
     /// WebGPU on any adapter, software ones included (lavapipe, SwiftShader); errors are returned.
-    Gpu,
+    WebGpu,
     /// The candle CPU path.
     Cpu,
 }
@@ -40,7 +41,7 @@ impl std::str::FromStr for Preference {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "auto" => Ok(Preference::Auto),
-            "gpu" | "webgpu" => Ok(Preference::Gpu),
+            "gpu" | "webgpu" => Ok(Preference::WebGpu),
             "cpu" => Ok(Preference::Cpu),
             other => Err(format!("unknown backend `{other}` (expected auto, gpu or cpu)")),
         }
@@ -84,7 +85,7 @@ impl Backend {
         };
         match preference {
             Preference::Cpu => cpu("the CPU was requested".into()),
-            Preference::Gpu => {
+            Preference::WebGpu => {
                 opts.allow_software = true;
                 Ok(Backend::Gpu(Box::new(Engine::new(config, safetensors, &opts).await?)))
             }

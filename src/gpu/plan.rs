@@ -5,22 +5,13 @@
 use super::device::Gpu;
 use super::error::GpuError;
 use super::kernels::Kernel;
+use super::params::*;
 use super::weights::Weights;
 use crate::model::graph::{self, pool_out, Act, ConvSpec, Graph, Node, Op};
 use crate::model::layers::BN_EPS;
 use crate::model::{ModelConfig, QueryPooling, SiteInfo};
 
 pub(crate) type BufId = usize;
-
-pub(crate) const ACT_NONE: u32 = 0;
-pub(crate) const ACT_RELU: u32 = 1;
-pub(crate) const ACT_GELU: u32 = 2;
-pub(crate) const ACT_SIGMOID: u32 = 3;
-const HAS_BIAS: u32 = 1;
-const HAS_SCALE: u32 = 2;
-const HAS_RES: u32 = 4;
-pub(crate) const GAIN_POSITION: u32 = 1;
-pub(crate) const GAIN_UNIT: u32 = 2;
 
 /// A buffer slot of a launch: one buffer, or one per BatchNorm statistics set.
 #[derive(Debug, Clone)]
@@ -36,8 +27,9 @@ pub(crate) enum Sel {
 pub(crate) struct Launch {
     pub kernel: Kernel,
     pub bufs: Vec<Sel>,
+    /// The uniform block (`KernelParams::block`).
     pub params: [u32; 16],
-    /// Index into `params` of the gain mode, and the mode to use in modulated passes.
+    /// The word of `params` holding the gain mode, and the mode to use in modulated passes.
     pub gain_param: Option<(usize, u32)>,
     pub groups: [u32; 3],
     pub flops: u64,
@@ -91,6 +83,41 @@ struct Builder<'a> {
     site_n: Vec<usize>,
 }
 
+/// A dense layer for `Builder::linear`: W as (n, k) row-major, and its epilogue.
+struct Dense<'a> {
+    weight: &'a [f32],
+    k: usize,
+    n: usize,
+    bias: Option<&'a [f32]>,
+    /// LayerScale γ, after the bias.
+    scale: Option<&'a [f32]>,
+    /// Added before the activation: (buffer, offset).
+    res: Option<(BufId, usize)>,
+    act: u32,
+}
+
+impl<'a> Dense<'a> {
+    fn new(weight: &'a [f32], k: usize, n: usize) -> Self {
+        Dense { weight, k, n, bias: None, scale: None, res: None, act: ACT_NONE }
+    }
+}
+
+/// The m input rows of a linear layer: element (row, i) at off + row·m_stride + i·k_stride.
+struct Rows {
+    x: BufId,
+    off: usize,
+    m_stride: usize,
+    k_stride: usize,
+    m: usize,
+}
+
+impl Rows {
+    /// One contiguous vector of k values.
+    fn vector(x: BufId, k: usize) -> Self {
+        Rows { x, off: 0, m_stride: k, k_stride: 1, m: 1 }
+    }
+}
+
 fn groups(n: usize, per: usize) -> u32 {
     n.div_ceil(per).max(1) as u32
 }
@@ -107,12 +134,6 @@ fn pad_rows(w: &[f32], rows: usize, k: usize) -> Vec<f32> {
         out[r * kp..r * kp + k].copy_from_slice(&w[r * k..(r + 1) * k]);
     }
     out
-}
-
-fn params(vals: &[u32]) -> [u32; 16] {
-    let mut p = [0u32; 16];
-    p[..vals.len()].copy_from_slice(vals);
-    p
 }
 
 impl<'a> Builder<'a> {
@@ -162,9 +183,10 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn gain_sel(site: Option<usize>, mode: u32) -> (Sel, Option<(usize, u32)>) {
+    /// The gain buffer slot of a launch and, at a site, its gain-mode word and mode.
+    fn gain_sel(site: Option<usize>, word: usize, mode: u32) -> (Sel, Option<(usize, u32)>) {
         match site {
-            Some(l) => (Sel::Gain(l), Some((0, mode))),
+            Some(l) => (Sel::Gain(l), Some((word, mode))),
             None => (Sel::Fixed(usize::MAX), None),
         }
     }
@@ -236,28 +258,30 @@ impl<'a> Builder<'a> {
         }
         let y = self.alloc(label, cout * npos)?;
         let vec4 = k == 1 && stride == 1 && npos % 4 == 0;
-        let (gsel, gp) = Self::gain_sel(site, GAIN_POSITION);
+        let (gsel, gain_param) = Self::gain_sel(site, word(std::mem::offset_of!(ConvParams, gain_mode)), GAIN_POSITION);
+        let u = |n: usize| n as u32;
         self.push(Launch {
             kernel: if vec4 { Kernel::Conv1x1Vec4 } else { Kernel::ConvGemm },
             bufs: vec![Sel::Fixed(x), wsel, csel, res.map_or(Sel::Fixed(usize::MAX), Sel::Fixed), gsel, Sel::Fixed(y)],
-            params: params(&[
-                cin as u32,
-                h as u32,
-                w as u32,
-                cout as u32,
-                hout as u32,
-                wout as u32,
-                k as u32,
-                stride as u32,
-                pad as u32,
-                kdim as u32,
-                kpad as u32,
-                npos as u32,
+            params: ConvParams {
+                cin: u(cin),
+                h: u(h),
+                w: u(w),
+                cout: u(cout),
+                hout: u(hout),
+                wout: u(wout),
+                ksize: u(k),
+                stride: u(stride),
+                pad: u(pad),
+                kdim: u(kdim),
+                kpad: u(kpad),
+                npos: u(npos),
                 flags,
                 act,
-                0,
-            ]),
-            gain_param: gp.map(|(_, m)| (14, m)),
+                gain_mode: GAIN_NONE,
+            }
+            .block(),
+            gain_param,
             groups: [groups(npos, 32), groups(cout, 32), 1],
             flops: 2 * (cout * npos * kdim) as u64,
             label: format!("{label} (conv{k}x{k}/{stride})"),
@@ -266,21 +290,13 @@ impl<'a> Builder<'a> {
         Ok((y, [cout, hout, wout]))
     }
 
-    /// y[m, n] = x[m, :]·W[n, :] (+ epilogue); W given as (n, k) row-major data.
-    #[allow(clippy::too_many_arguments)]
+    /// y[m, n] = x[m, :]·W[n, :] (+ epilogue) for the m rows of `rows`, into `out` at an
+    /// offset (or a new buffer).
     fn linear(
         &mut self,
         label: &str,
-        x: BufId,
-        (x_off, x_mstride, x_kstride): (usize, usize, usize),
-        m: usize,
-        k: usize,
-        n: usize,
-        weight: &[f32],
-        bias: Option<&[f32]>,
-        scale: Option<&[f32]>,
-        res: Option<(BufId, usize)>,
-        act: u32,
+        Rows { x, off: x_off, m_stride: x_mstride, k_stride: x_kstride, m }: Rows,
+        Dense { weight, k, n, bias, scale, res, act }: Dense,
         out: Option<(BufId, usize)>,
         site: Option<usize>,
     ) -> Result<BufId, GpuError> {
@@ -303,7 +319,8 @@ impl<'a> Builder<'a> {
             Some(o) => o,
             None => (self.alloc(label, m * n)?, 0),
         };
-        let (gsel, gp) = Self::gain_sel(site, GAIN_UNIT);
+        let (gsel, gain_param) = Self::gain_sel(site, word(std::mem::offset_of!(LinearParams, gain_mode)), GAIN_UNIT);
+        let u = |n: usize| n as u32;
         self.push(Launch {
             kernel: Kernel::Linear,
             bufs: vec![
@@ -314,22 +331,23 @@ impl<'a> Builder<'a> {
                 gsel,
                 Sel::Fixed(y),
             ],
-            params: params(&[
-                m as u32,
-                k as u32,
-                round4(k) as u32,
-                n as u32,
-                x_off as u32,
-                x_mstride as u32,
-                x_kstride as u32,
-                y_off as u32,
-                n as u32,
+            params: LinearParams {
+                m: u(m),
+                k: u(k),
+                kpad: u(round4(k)),
+                n: u(n),
+                x_off: u(x_off),
+                x_mstride: u(x_mstride),
+                x_kstride: u(x_kstride),
+                y_off: u(y_off),
+                y_mstride: u(n),
                 flags,
                 act,
-                0,
-                res.map_or(0, |r| r.1) as u32,
-            ]),
-            gain_param: gp.map(|(_, m)| (11, m)),
+                gain_mode: GAIN_NONE,
+                res_off: u(res.map_or(0, |r| r.1)),
+            }
+            .block(),
+            gain_param,
             groups: [n as u32, m as u32, 1],
             flops: 2 * (m * n * k) as u64,
             label: format!("{label} (linear {k}->{n})"),
@@ -338,26 +356,19 @@ impl<'a> Builder<'a> {
         Ok(y)
     }
 
-    /// A linear layer from the tensors `{prefix}.weight` / `{prefix}.bias` on a contiguous vector.
-    #[allow(clippy::too_many_arguments)]
-    fn dense(
-        &mut self,
-        prefix: &str,
-        x: BufId,
-        k: usize,
-        n: usize,
-        act: u32,
-        scale: Option<&str>,
-        res: Option<BufId>,
-        site: Option<usize>,
-    ) -> Result<BufId, GpuError> {
-        let w = self.w.get(&format!("{prefix}.weight"))?.to_vec();
-        let b = self.w.get(&format!("{prefix}.bias"))?.to_vec();
-        let s = match scale {
-            Some(s) => Some(self.w.get(s)?.to_vec()),
-            None => None,
-        };
-        self.linear(prefix, x, (0, k, 1), 1, k, n, &w, Some(&b), s.as_deref(), res.map(|r| (r, 0)), act, None, site)
+    /// A linear layer from the tensors `{prefix}.weight` / `{prefix}.bias` on a vector.
+    fn dense(&mut self, prefix: &str, x: BufId, k: usize, n: usize, act: u32, site: Option<usize>) -> Result<BufId, GpuError> {
+        let (w, b) = (self.w.get(&format!("{prefix}.weight"))?.to_vec(), self.w.get(&format!("{prefix}.bias"))?.to_vec());
+        self.linear(prefix, Rows::vector(x, k), Dense { bias: Some(&b), act, ..Dense::new(&w, k, n) }, None, site)
+    }
+
+    /// A residual branch of the class token: res + γ ⊙ (W x + b), the tensors `{prefix}.weight`,
+    /// `{prefix}.bias` and `gamma`.
+    fn scaled_branch(&mut self, prefix: &str, x: BufId, k: usize, n: usize, gamma: &str, res: BufId) -> Result<BufId, GpuError> {
+        let (w, b) = (self.w.get(&format!("{prefix}.weight"))?.to_vec(), self.w.get(&format!("{prefix}.bias"))?.to_vec());
+        let g = self.w.get(gamma)?.to_vec();
+        let layer = Dense { bias: Some(&b), scale: Some(&g), res: Some((res, 0)), ..Dense::new(&w, k, n) };
+        self.linear(prefix, Rows::vector(x, k), layer, None, None)
     }
 
     /// Max-pool k×k (2 or 3), stride 2, no padding.
@@ -367,7 +378,7 @@ impl<'a> Builder<'a> {
         self.push(Launch {
             kernel: Kernel::MaxPool,
             bufs: vec![Sel::Fixed(x), Sel::Fixed(y)],
-            params: params(&[c as u32, h as u32, w as u32, ho as u32, wo as u32, 0, k as u32]),
+            params: PoolParams { c: c as u32, h: h as u32, w: w as u32, hout: ho as u32, wout: wo as u32, y_off: 0, k: k as u32 }.block(),
             gain_param: None,
             groups: [groups(ho * wo, 64), c as u32, 1],
             flops: (k * k * c * ho * wo) as u64,
@@ -385,7 +396,7 @@ impl<'a> Builder<'a> {
         self.push(Launch {
             kernel: Kernel::AvgPool,
             bufs: vec![Sel::Fixed(x), Sel::Fixed(y)],
-            params: params(&[c as u32, n as u32, 1, 0, 0, off as u32]),
+            params: PoolParams { c: c as u32, h: n as u32, w: 1, y_off: off as u32, ..Default::default() }.block(),
             gain_param: None,
             groups: [c as u32, 1, 1],
             flops: (c * n) as u64,
@@ -413,7 +424,7 @@ impl<'a> Builder<'a> {
         self.push(Launch {
             kernel: Kernel::LayerNorm,
             bufs: vec![Sel::Fixed(x), Sel::Fixed(wbid), Sel::Fixed(y)],
-            params: params(&[c as u32, n as u32, cs as u32, ts as u32, eps.to_bits()]),
+            params: NormParams { c: c as u32, n: n as u32, c_stride: cs as u32, t_stride: ts as u32, eps }.block(),
             gain_param: None,
             groups: [groups(n, 64), 1, 1],
             flops: (8 * c * n) as u64,
@@ -434,7 +445,7 @@ impl<'a> Builder<'a> {
             Op::DepthwiseGelu { prefix } => self.depthwise_gelu(prefix, x, shape)?,
             Op::SqueezeExcite { prefix, reduced } => self.squeeze_excite(prefix, x, shape, *reduced)?,
             Op::AvgPool => self.avg_pool(label, x, c, h * w, None)?,
-            Op::Linear { prefix, units, act } => self.dense(prefix, x, c * h * w, *units, act_code(*act), None, None, site)?,
+            Op::Linear { prefix, units, act } => self.dense(prefix, x, c * h * w, *units, act_code(*act), site)?,
             Op::ClassAttention { prefix, heads, classes, .. } => {
                 let (logits, weights) = self.class_attention(prefix, x, shape, *heads, *classes, site)?;
                 *attention = Some(weights);
@@ -452,7 +463,7 @@ impl<'a> Builder<'a> {
         self.push(Launch {
             kernel: Kernel::Depthwise3x3,
             bufs: vec![Sel::Fixed(x), Sel::Fixed(dww), Sel::Fixed(dwb), Sel::Fixed(d)],
-            params: params(&[c as u32, h as u32, w as u32, ACT_GELU]),
+            params: DepthwiseParams { c: c as u32, h: h as u32, w: w as u32, act: ACT_GELU }.block(),
             gain_param: None,
             groups: [groups(np, 64), c as u32, 1],
             flops: (2 * 9 * c * np) as u64,
@@ -465,13 +476,13 @@ impl<'a> Builder<'a> {
     fn squeeze_excite(&mut self, p: &str, x: BufId, [c, h, w]: [usize; 3], r: usize) -> Result<BufId, GpuError> {
         let np = h * w;
         let s = self.avg_pool(&format!("{p}.squeeze"), x, c, np, None)?;
-        let s = self.dense(&format!("{p}.reduce"), s, c, r, ACT_RELU, None, None, None)?;
-        let gate = self.dense(&format!("{p}.expand"), s, r, c, ACT_SIGMOID, None, None, None)?;
+        let s = self.dense(&format!("{p}.reduce"), s, c, r, ACT_RELU, None)?;
+        let gate = self.dense(&format!("{p}.expand"), s, r, c, ACT_SIGMOID, None)?;
         let e = self.alloc(p, c * np)?;
         self.push(Launch {
             kernel: Kernel::SeScale,
             bufs: vec![Sel::Fixed(x), Sel::Fixed(gate), Sel::Fixed(e)],
-            params: params(&[c as u32, np as u32]),
+            params: SeParams { c: c as u32, n: np as u32 }.block(),
             gain_param: None,
             groups: [groups(np, 64), c as u32, 1],
             flops: (c * np) as u64,
@@ -496,7 +507,7 @@ impl<'a> Builder<'a> {
         let dh = c / heads;
         let cls = self.upload(&format!("{p}.cls_token"), self.w.get(&format!("{p}.cls_token"))?)?;
         let tokens = self.alloc(&format!("{p}.tokens"), c * t)?;
-        let ap = |c: usize| params(&[c as u32, t as u32, heads as u32, dh as u32]);
+        let ap = |c: usize| AttentionParams { c: c as u32, t: t as u32, heads: heads as u32, dh: dh as u32 }.block();
         self.push(Launch {
             kernel: Kernel::AssembleTokens,
             bufs: vec![Sel::Fixed(cls), Sel::Fixed(x), Sel::Fixed(tokens)],
@@ -512,7 +523,8 @@ impl<'a> Builder<'a> {
         let s = (dh as f64).powf(-0.5);
         let wq: Vec<f32> = self.w.get(&format!("{p}.q.weight"))?.iter().map(|&v| (v as f64 * s) as f32).collect();
         let bq: Vec<f32> = self.w.get(&format!("{p}.q.bias"))?.iter().map(|&v| (v as f64 * s) as f32).collect();
-        let q = self.linear(&format!("{p}.q"), u, (0, 0, t), 1, c, c, &wq, Some(&bq), None, None, ACT_NONE, None, None)?;
+        let class_token = Rows { x: u, off: 0, m_stride: 0, k_stride: t, m: 1 };
+        let q = self.linear(&format!("{p}.q"), class_token, Dense { bias: Some(&bq), ..Dense::new(&wq, c, c) }, None, None)?;
         // k and v for every token: 1x1 convolutions over the T positions
         let tshape = [c, 1, t];
         let pointwise = |name: String| ConvSpec { bias: true, ..graph::conv(name, c, c, 1, 1, Act::None) };
@@ -532,7 +544,7 @@ impl<'a> Builder<'a> {
         self.push(Launch {
             kernel: Kernel::Softmax,
             bufs: vec![Sel::Fixed(scores), Sel::Fixed(attn)],
-            params: params(&[t as u32, 0, 0]),
+            params: SoftmaxParams { len: t as u32, ..Default::default() }.block(),
             gain_param: None,
             groups: [heads as u32, 1, 1],
             flops: (5 * heads * t) as u64,
@@ -549,13 +561,13 @@ impl<'a> Builder<'a> {
             label: format!("{p}.attn_out (weighted sum)"),
         })?;
         let (gamma1, gamma2) = (format!("{p}.gamma1"), format!("{p}.gamma2"));
-        let cls1 = self.dense(&format!("{p}.proj"), o, c, c, ACT_NONE, Some(&gamma1), Some(cls), None)?;
+        let cls1 = self.scaled_branch(&format!("{p}.proj"), o, c, c, &gamma1, cls)?;
         let n2 = self.layer_norm(&format!("{p}.norm2"), &format!("{p}.norm2"), cls1, c, 1, (1, 1), 1e-6)?;
         let hidden = self.w.get(&format!("{p}.mlp.fc1.bias"))?.len();
-        let f1 = self.dense(&format!("{p}.mlp.fc1"), n2, c, hidden, ACT_GELU, None, None, None)?;
-        let cls2 = self.dense(&format!("{p}.mlp.fc2"), f1, hidden, c, ACT_NONE, Some(&gamma2), Some(cls1), None)?;
+        let f1 = self.dense(&format!("{p}.mlp.fc1"), n2, c, hidden, ACT_GELU, None)?;
+        let cls2 = self.scaled_branch(&format!("{p}.mlp.fc2"), f1, hidden, c, &gamma2, cls1)?;
         let n3 = self.layer_norm(&format!("{p}.norm"), &format!("{p}.norm"), cls2, c, 1, (1, 1), 1e-6)?;
-        let logits = self.dense(&format!("{p}.fc"), n3, c, classes, ACT_NONE, None, None, site)?;
+        let logits = self.dense(&format!("{p}.fc"), n3, c, classes, ACT_NONE, site)?;
         Ok((logits, (attn, heads, t)))
     }
 }
@@ -604,7 +616,7 @@ pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<P
     b.push(Launch {
         kernel: Kernel::Softmax,
         bufs: vec![Sel::Fixed(logits), Sel::Fixed(probs)],
-        params: params(&[classes as u32, 0, 0]),
+        params: SoftmaxParams { len: classes as u32, ..Default::default() }.block(),
         gain_param: None,
         groups: [1, 1, 1],
         flops: 5 * classes as u64,
@@ -642,26 +654,12 @@ pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<P
                 Some([h, w]) => b.avg_pool(&format!("gatta.{}.mean", s.name), act, c, h * w, None)?,
                 None => act,
             };
-            b.linear(
-                &format!("gatta.{}.query", s.name),
-                pooled,
-                (0, c, 1),
-                1,
-                c,
-                d,
-                &qt,
-                None,
-                None,
-                None,
-                ACT_NONE,
-                Some((queries, l * d)),
-                None,
-            )?;
+            b.linear(&format!("gatta.{}.query", s.name), Rows::vector(pooled, c), Dense::new(&qt, c, d), Some((queries, l * d)), None)?;
         }
         b.push(Launch {
             kernel: Kernel::GlobalQuery,
             bufs: vec![Sel::Fixed(queries), Sel::Fixed(lwid), Sel::Fixed(qb)],
-            params: params(&[d as u32, nsites as u32]),
+            params: GattaParams { d: d as u32, layers: nsites as u32, ..Default::default() }.block(),
             gain_param: None,
             groups: [groups(d, 64), 1, 1],
             flops: (2 * d * nsites) as u64,
@@ -672,14 +670,24 @@ pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<P
             let act = b.site_acts[l].expect("checked above");
             let c = s.channels;
             let key = weights.get(&format!("gatta.{}.key", s.name))?.to_vec(); // (C, d) = (out, in)
-            let wk = b.linear(&format!("gatta.{}.key", s.name), qb, (0, d, 1), 1, d, c, &key, None, None, None, ACT_NONE, None, None)?;
+            let wk = b.linear(&format!("gatta.{}.key", s.name), Rows::vector(qb, d), Dense::new(&key, d, c), None, None)?;
             let n = b.site_n[l];
             let agree = b.alloc(&format!("gatta.{}.agreement", s.name), n)?;
             let dense = s.spatial.is_none();
             b.push(Launch {
                 kernel: Kernel::Agreement,
                 bufs: vec![Sel::Fixed(act), Sel::Fixed(wk), Sel::Fixed(alpha_id), Sel::Fixed(agree), Sel::Fixed(b.site_gains[l])],
-                params: params(&[d as u32, nsites as u32, c as u32, n as u32, dense as u32, l as u32, scale.to_bits(), att.bounded as u32]),
+                params: GattaParams {
+                    d: d as u32,
+                    layers: nsites as u32,
+                    c: c as u32,
+                    n: n as u32,
+                    dense: dense as u32,
+                    layer: l as u32,
+                    scale,
+                    bounded: att.bounded as u32,
+                }
+                .block(),
                 gain_param: None,
                 groups: [groups(n, 64), 1, 1],
                 flops: if dense { 2 * c as u64 } else { (2 * c * n) as u64 },

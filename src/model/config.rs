@@ -341,8 +341,8 @@ impl ModelConfig {
     }
 }
 
-/// The most passes a model or an inspection may run.
-pub const MAX_PASSES: usize = 16;
+/// The most passes a model, an inspection or the page may run.
+pub const MAX_PASSES: usize = 8;
 
 /// Largest dense layer we agree to build (the toy CNN's is 3.2 M).
 const MAX_DENSE_WEIGHTS: usize = 64_000_000;

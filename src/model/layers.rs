@@ -5,7 +5,7 @@ use candle_nn::{init::Init, VarBuilder};
 
 /// Where a forward pass runs: which pass (for per-pass BatchNorm statistics) and train or eval.
 #[derive(Debug, Clone, Copy)]
-pub struct Ctx {
+pub struct PassContext {
     pub pass: usize,
     pub train: bool,
 }
@@ -124,7 +124,7 @@ impl BatchNorm {
         Ok(BatchNorm { weight, bias, means, vars })
     }
 
-    pub fn forward(&self, x: &Tensor, ctx: Ctx) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, ctx: PassContext) -> Result<Tensor> {
         let set = ctx.pass.min(self.means.len() - 1);
         if ctx.train && x.device().is_cpu() {
             // Fused forward and closed-form backward (kernels.rs), same values as below.
@@ -147,7 +147,7 @@ impl BatchNorm {
     }
 
     /// `forward` followed by a ReLU; one fused op when training on the CPU.
-    pub fn forward_relu(&self, x: &Tensor, ctx: Ctx) -> Result<Tensor> {
+    pub fn forward_relu(&self, x: &Tensor, ctx: PassContext) -> Result<Tensor> {
         if ctx.train && x.device().is_cpu() {
             let set = ctx.pass.min(self.means.len() - 1);
             let (y, mean, var) = crate::kernels::batch_norm_relu_train(x, &self.weight, &self.bias, BN_EPS)?;

@@ -18,7 +18,7 @@ use candle_nn::VarBuilder;
 
 pub use config::{AttentionConfig, BackboneConfig, HeadConfig, ModelConfig, QueryPooling, MAX_PASSES};
 pub use graph::{Graph, SiteInfo};
-pub use layers::Ctx;
+pub use layers::PassContext;
 
 use gatta::GAttANet;
 use network::Network;
@@ -127,7 +127,7 @@ impl Model {
         let mut gains: Option<Vec<Tensor>> = None;
         for t in 0..passes {
             let mut tap = Tap { attended: &self.graph.attended, gains: gains.as_deref(), acts: Vec::new() };
-            let out = self.network.forward(x, Ctx { pass: t, train: opts.train }, &mut tap)?;
+            let out = self.network.forward(x, PassContext { pass: t, train: opts.train }, &mut tap)?;
             let acts = tap.acts;
             let last = t + 1 == passes;
             let (query, agreement) = match &self.gatta {

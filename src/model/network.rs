@@ -5,7 +5,9 @@ use candle_nn::{init::Init, VarBuilder};
 
 use super::class_attention::ClassAttention;
 use super::graph::{Act, ConvSpec, Graph, Op};
-use super::layers::{gelu, max_pool, scale_planes, uniform_fan_in, BatchNorm, Conv, Ctx, DepthwiseConv3, LayerNorm, Linear, SqueezeExcite};
+use super::layers::{
+    gelu, max_pool, scale_planes, uniform_fan_in, BatchNorm, Conv, DepthwiseConv3, LayerNorm, Linear, PassContext, SqueezeExcite,
+};
 use super::Tap;
 
 #[derive(Debug, Clone)]
@@ -77,7 +79,7 @@ impl Network {
     }
 
     /// One pass on x (B, C, H, W); `tap` applies the gains and records the attended activations.
-    pub fn forward(&self, x: &Tensor, ctx: Ctx, tap: &mut Tap) -> Result<NetworkOutput> {
+    pub fn forward(&self, x: &Tensor, ctx: PassContext, tap: &mut Tap) -> Result<NetworkOutput> {
         let mut values: Vec<Option<Tensor>> = Vec::with_capacity(self.modules.len() + 1);
         values.push(Some(x.clone()));
         let mut attention = None;

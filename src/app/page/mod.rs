@@ -15,12 +15,12 @@ use wasm_bindgen::JsCast;
 use web_sys::{Blob, BlobPropertyBag, File, KeyboardEvent, MediaStream, Url};
 use yew::prelude::*;
 
-use super::backend::{Backend, Engine, Requested};
+use super::backend::{EngineKind, EngineStatus, Preference};
 use super::bridge::{js_text, Bridge, Heard};
 use super::export;
 use super::fetch::{self, ModelEntry};
 use super::protocol::Request;
-use super::url_state::UrlState;
+use super::url_state::{UrlState, MAX_ALPHA_SCALE, MAX_PASSES};
 use crate::inspect::Inspection;
 use crate::model::ModelConfig;
 use crate::preprocess::{Crop, MAX_BYTES};
@@ -77,7 +77,7 @@ pub struct Shown {
     pub decode_ms: f64,
     pub run_ms: f64,
     /// The engine that computed it.
-    pub backend: Backend,
+    pub backend: EngineKind,
 }
 
 impl Shown {
@@ -187,15 +187,15 @@ pub enum Msg {
     Capture,
     StopCamera,
     /// The badge's toggle: run the model on this engine from now on (kept in the URL).
-    SetBackend(Requested),
+    SetBackend(Preference),
 }
 
 pub struct App {
     url_state: UrlState,
     /// The engine asked for (`?backend=`, or the badge's toggle).
-    requested: Requested,
+    requested: Preference,
     /// The engine the worker runs the model on, as it last reported (None before any model).
-    engine: Option<Engine>,
+    engine: Option<EngineStatus>,
     bridge: Option<Bridge>,
     worker_ready: bool,
     worker_generation: u32,
@@ -446,7 +446,7 @@ impl Component for App {
         let window = web_sys::window().expect("window");
         let search = window.location().search().unwrap_or_default();
         let url_state = UrlState::parse(&search);
-        let requested = Requested::from_param(url_state.backend.as_deref());
+        let requested = Preference::from_param(url_state.backend.as_deref());
 
         let send = Self::link_send(ctx);
         let tour_open = Rc::new(Cell::new(false));
@@ -661,14 +661,14 @@ impl Component for App {
                 }
             },
             Msg::SetPasses(n) => {
-                let n = n.clamp(1, 8);
+                let n = n.clamp(1, MAX_PASSES);
                 if self.passes != Some(n) {
                     self.passes = Some(n);
                     self.recompute();
                 }
             }
             Msg::SetAlpha(a) => {
-                let a = if a.is_finite() { a.clamp(0.0, 5.0) } else { 1.0 };
+                let a = if a.is_finite() { a.clamp(0.0, MAX_ALPHA_SCALE) } else { 1.0 };
                 if (self.alpha - a).abs() > 1e-6 {
                     self.alpha = a;
                     self.recompute();

@@ -5,12 +5,13 @@ use yew::prelude::*;
 use yew::TargetCast;
 
 use super::Ctx;
-use crate::app::backend::Backend;
+use crate::app::backend::EngineKind;
 use crate::app::fetch::human_bytes;
 use crate::app::page::samples::SAMPLES;
 use crate::app::page::tour::Target;
 use crate::app::page::{App, ModelLoad, Msg, Shown, Source};
 use crate::app::render::gradient_css;
+use crate::app::url_state::{MAX_ALPHA_SCALE, MAX_PASSES};
 use crate::viz::{ColorMap, Normalization};
 
 pub(super) fn image_card(app: &App, ctx: &Ctx) -> Html {
@@ -161,8 +162,8 @@ pub(super) fn run_card(app: &App, ctx: &Ctx) -> Html {
     let timing = app.shown.as_ref().map(|s| {
         let decode = if s.decode_ms > 0.0 { format!(" + {:.0} ms to decode the image", s.decode_ms) } else { String::new() };
         let on = match s.backend {
-            Backend::WebGpu => " with WebGPU",
-            Backend::Cpu => " on the CPU",
+            EngineKind::WebGpu => " with WebGPU",
+            EngineKind::Cpu => " on the CPU",
         };
         // data-alpha names the α scale this result was computed with: tests wait on it, since
         // the text alone can repeat exactly when a rerun takes the same number of milliseconds.
@@ -179,9 +180,9 @@ pub(super) fn run_card(app: &App, ctx: &Ctx) -> Html {
                 <div class="stepper-input">
                     <button class="button small" aria-label="Fewer passes" disabled={!has_attention || passes <= 1}
                         onclick={link.callback(move |_| Msg::SetPasses(passes.saturating_sub(1).max(1)))}>{ "−" }</button>
-                    <input id="passes" type="number" min="1" max="8" value={passes.to_string()} data-testid="passes"
+                    <input id="passes" type="number" min="1" max={MAX_PASSES.to_string()} value={passes.to_string()} data-testid="passes"
                         disabled={!has_attention} onchange={on_passes} />
-                    <button class="button small" aria-label="More passes" disabled={!has_attention || passes >= 8}
+                    <button class="button small" aria-label="More passes" disabled={!has_attention || passes >= MAX_PASSES}
                         onclick={link.callback(move |_| Msg::SetPasses(passes + 1))}>{ "+" }</button>
                 </div>
                 <p class="hint">{ "Pass 0 is a plain feed-forward pass; each later pass is modulated by the agreement of the one before." }</p>
@@ -190,9 +191,9 @@ pub(super) fn run_card(app: &App, ctx: &Ctx) -> Html {
                 <label class="field-label" for="alpha">
                     { "Attention strength (α × " }<output for="alpha">{ format!("{:.2}", app.alpha) }</output>{ ")" }
                 </label>
-                <input id="alpha" type="range" min="0" max="3" step="0.05" value={app.alpha.to_string()}
+                <input id="alpha" type="range" min="0" max={MAX_ALPHA_SCALE.to_string()} step="0.05" value={app.alpha.to_string()}
                     data-testid="alpha" disabled={!has_attention} oninput={on_alpha} />
-                <div class="range-ends" aria-hidden="true"><span>{ "0 = off" }</span><span class="at-one">{ "1 = as trained" }</span><span>{ "3" }</span></div>
+                <div class="range-ends" aria-hidden="true"><span>{ "0 = off" }</span><span class="at-one">{ "1 = as trained" }</span><span>{ MAX_ALPHA_SCALE.to_string() }</span></div>
             </div>
             if let Some((t, alpha)) = timing { <p class="timing" data-alpha={alpha}>{ t }</p> }
         </section>

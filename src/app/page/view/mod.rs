@@ -10,7 +10,7 @@ use yew::AttrValue;
 
 use super::tour::{self, Target, TourMsg};
 use super::{App, Msg};
-use crate::app::backend::{Backend, Requested};
+use crate::app::backend::{EngineKind, Preference};
 use crate::viz::{ColorMap, Fit, Interp, MapView};
 
 mod controls;
@@ -115,8 +115,8 @@ fn header(app: &App, ctx: &Ctx) -> Html {
     // The toggle forces the other engine (kept in the URL as ?backend=); WebGPU is offered only
     // where the worker found an adapter. Not while a model is being loaded: that load would be dropped.
     let toggle = match &app.engine {
-        Some(e) if e.backend == Backend::WebGpu => Some(("Use CPU", Requested::Cpu)),
-        Some(e) if e.webgpu => Some(("Try WebGPU", Requested::WebGpu)),
+        Some(e) if e.backend == EngineKind::WebGpu => Some(("Use CPU", Preference::Cpu)),
+        Some(e) if e.webgpu => Some(("Try WebGPU", Preference::WebGpu)),
         _ => None,
     };
     html! {
@@ -144,7 +144,7 @@ fn header(app: &App, ctx: &Ctx) -> Html {
                     <span class="reason" data-testid="backend-reason">{ format!(" · {reason}") }</span>
                     if let Some((text, to)) = toggle {
                         <button type="button" data-testid="backend-toggle" disabled={app.model_seq.is_some()}
-                            title={format!("Run the model on the {} from now on", if to == Requested::Cpu { "CPU" } else { "GPU (WebGPU)" })}
+                            title={format!("Run the model on the {} from now on", if to == Preference::Cpu { "CPU" } else { "GPU (WebGPU)" })}
                             class="engine-toggle"
                             onclick={ctx.link().callback(move |_| Msg::SetBackend(to))}>{ text }</button>
                     }
