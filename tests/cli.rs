@@ -216,6 +216,33 @@ fn bad_inputs_give_one_clear_line_and_spare_the_rest() {
     assert!(text(&out).contains("weights do not match the config: tensor"), "{}", text(&out));
 }
 
+#[test]
+fn images_of_the_same_name_get_their_own_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_dir(tmp.path(), &common::small_configs().remove(1));
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    picture(40, 40).save(a.join("cat.png")).unwrap();
+    image::RgbImage::from_pixel(40, 40, image::Rgb([200, 10, 10])).save(b.join("cat.png")).unwrap();
+    let out_dir = tmp.path().join("out");
+    let (pa, pb) = (a.join("cat.png"), b.join("cat.png"));
+    let out = gattanet(&[
+        "inspect",
+        pa.to_str().unwrap(),
+        pb.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = std::fs::read_to_string(out_dir.join("cat/inspection.json")).unwrap();
+    let second = std::fs::read_to_string(out_dir.join("cat-2/inspection.json")).unwrap();
+    assert_ne!(first, second, "two different images gave the same inspection");
+    assert!(text(&out).contains("cat-2"), "{}", text(&out));
+}
+
 /// `gattanet bench` on the CPU and on the WebGPU engine (lavapipe here), at an input size of our
 /// choosing: the size changes the work measured, the GPU table reports shares of a given peak,
 /// and the engine's parity with candle in the same run is printed (and small).

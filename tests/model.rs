@@ -280,6 +280,8 @@ fn config_errors_name_the_field() {
         (BackboneConfig::Resnet { depth: 600_000_002, width: 4 }, HeadConfig::AvgLinear, "backbone.depth"),
         // each size allowed, together too many weights (~4 G)
         (BackboneConfig::Resnet { depth: 302, width: 1024 }, HeadConfig::AvgLinear, "M weights"),
+        // few weights (4.7 M), but 2 GB for one image's first layer at 1024×1024 (input set below)
+        (BackboneConfig::Toy { channels: [512, 512, 512] }, HeadConfig::AvgLinear, "MB; at most 1024 MB"),
         (
             BackboneConfig::Patchconv { dim: 64, depth: 2, stem_stride: 2, init_scale: 0.1, se_ratio: 0.25 },
             HeadConfig::ClassAttention { heads: 4, mlp_ratio: 1 << 40, init_scale: 0.1 },
@@ -289,6 +291,9 @@ fn config_errors_name_the_field() {
     for (backbone, head, needle) in absurd {
         let mut cfg = common::small_configs().remove(0);
         (cfg.backbone, cfg.head) = (backbone, head);
+        if needle.contains("1024 MB") {
+            cfg.input.size = [1024, 1024];
+        }
         let msg = cfg.validate().unwrap_err().to_string();
         assert!(msg.contains(needle), "`{msg}` does not name `{needle}`");
         assert!(io::expected_tensors(&cfg).is_err(), "{needle}: the tensors of an invalid config were built");

@@ -277,6 +277,26 @@ fn idx_loader_gz_and_plain() {
 }
 
 #[test]
+fn a_gzip_that_inflates_past_its_declared_size_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    idx_files(tmp.path(), 6, 6, true);
+    // 64 MB of zeros (a 64 kB file) whose trailer claims 1 kB: the loader stops after 1 kB + 1.
+    let bomb = tmp.path().join("t10k-images-idx3-ubyte.gz");
+    write_gz(&bomb, &vec![0u8; 64 << 20]);
+    let mut bytes = std::fs::read(&bomb).unwrap();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&1024u32.to_le_bytes());
+    std::fs::write(&bomb, &bytes).unwrap();
+    let e = data::load(tmp.path(), Split::Test, &opts(8, 1)).unwrap_err().to_string();
+    assert!(e.contains("does not inflate to the 1024 bytes its trailer declares"), "{e}");
+    // A trailer beyond any data file's size is refused before inflating.
+    bytes[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&bomb, &bytes).unwrap();
+    let e = data::load(tmp.path(), Split::Test, &opts(8, 1)).unwrap_err().to_string();
+    assert!(e.contains("4294967295 bytes once inflated"), "{e}");
+}
+
+#[test]
 fn idx_label_count_mismatch_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     idx_files(tmp.path(), 6, 5, true);
@@ -595,7 +615,7 @@ fn evaluate_counts_every_batch_and_noise_is_seeded() {
     let model = gattanet::model::io::load_dir(tmp.path(), &Device::Cpu).unwrap();
     // More images than one evaluation batch: the result counts them all, image by image.
     let test = synthetic(EVAL_BATCH + 50, 4, 16, 3);
-    let r = gattanet::train::evaluate(&model, &test, 2, None, None).unwrap();
+    let r = gattanet::train::evaluate(&model, &test, 2, None, None, EVAL_BATCH).unwrap();
     assert_eq!(r.images, EVAL_BATCH + 50);
     let mut correct = 0;
     for i in (0..test.len()).step_by(30) {
@@ -607,8 +627,12 @@ fn evaluate_counts_every_batch_and_noise_is_seeded() {
     }
     assert_eq!(r.accuracy, correct as f64 / test.len() as f64);
     assert!(r.accuracy >= 0.9, "{}", r.accuracy);
+    // Smaller batches (`eval --batch`) give the same result, noise included.
+    let small = gattanet::train::evaluate(&model, &test, 2, None, Some((0.3, 7)), 7).unwrap();
+    assert_eq!(small, gattanet::train::evaluate(&model, &test, 2, None, Some((0.3, 7)), EVAL_BATCH).unwrap());
     // Noise: the same seed gives the same result; strong noise destroys the signal.
-    let noisy = |sigma: f32, seed: u64| gattanet::train::evaluate(&model, &test, 2, None, Some((sigma, seed))).unwrap().accuracy;
+    let noisy =
+        |sigma: f32, seed: u64| gattanet::train::evaluate(&model, &test, 2, None, Some((sigma, seed)), EVAL_BATCH).unwrap().accuracy;
     assert_eq!(noisy(0.3, 7), noisy(0.3, 7));
     let strong = noisy(5.0, 7);
     assert!(strong < 0.6, "σ = 5 still gives {strong}");
@@ -696,7 +720,7 @@ fn tiny_model_learns_a_separable_set() {
     assert_eq!(metrics["flops_per_image"].as_u64().unwrap(), 2 * (2 * model.macs_per_pass() + model.attention_macs_per_pass()));
     assert_eq!(metrics["per_class"].as_array().unwrap().len(), 4);
     // The stored model evaluates as reported.
-    let again = gattanet::train::evaluate(&model, &test, 2, None, None).unwrap();
+    let again = gattanet::train::evaluate(&model, &test, 2, None, None, gattanet::train::eval::EVAL_BATCH).unwrap();
     assert_eq!(again.accuracy, m.test_accuracy);
 }
 
@@ -911,9 +935,10 @@ fn cli_train_eval_inspect() {
     let out = gattanet(&["eval", "--model", s(&out_dir), "--data", s(&tmp.path().join("missing"))]);
     assert!(!out.status.success() && text(&out).contains("does not exist"), "{}", text(&out));
     // Out-of-range options: one clear line, not a panic or an abort.
+    let passes_range = format!("--passes must be in 1..={}", gattanet::model::MAX_PASSES);
     for (args, needle) in [
-        (vec!["eval", "--model", s(&out_dir), "--data", s(&data), "--passes", "0"], "--passes must be in 1..=16"),
-        (vec!["eval", "--model", s(&out_dir), "--data", s(&data), "--passes", "18446744073709551615"], "--passes must be in 1..=16"),
+        (vec!["eval", "--model", s(&out_dir), "--data", s(&data), "--passes", "0"], passes_range.as_str()),
+        (vec!["eval", "--model", s(&out_dir), "--data", s(&data), "--passes", "18446744073709551615"], passes_range.as_str()),
         (
             vec![
                 "train",

@@ -1,4 +1,4 @@
-//! `gattanet eval --model DIR --data PATH [--noise 0,0.01,...] [--json FILE] [--limit N] [--passes N]`
+//! `gattanet eval --model DIR --data PATH [--noise 0,0.01,...] [--json FILE] [--limit N] [--passes N] [--batch N]`
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -30,6 +30,9 @@ pub struct Args {
     /// Number of passes T (default: the model's).
     #[arg(long)]
     passes: Option<usize>,
+    /// Images per forward batch (fewer use less memory: large inputs or models).
+    #[arg(long, default_value_t = crate::train::eval::EVAL_BATCH)]
+    batch: usize,
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -81,14 +84,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         passes
     );
     let t = std::time::Instant::now();
-    let clean = evaluate(&model, &test, passes, None, None)?;
+    anyhow::ensure!(args.batch >= 1, "--batch must be at least 1");
+    let clean = evaluate(&model, &test, passes, None, None, args.batch)?;
     println!("accuracy {:.2}% ({:.0} images/s)", 100.0 * clean.accuracy, clean.images as f64 / t.elapsed().as_secs_f64());
+    if clean.non_finite > 0 {
+        println!("  warning: {} image(s) gave logits that are not finite numbers (NaN or ±∞), counted as wrong", clean.non_finite);
+    }
     if clean.per_pass.len() > 1 {
         let per_pass: Vec<String> = clean.per_pass.iter().enumerate().map(|(p, a)| format!("pass {}: {:.2}%", p + 1, 100.0 * a)).collect();
         println!("  {}", per_pass.join(", "));
     }
     let flip_tta = if args.tta {
-        let r = crate::train::eval::evaluate_flip_tta(&model, &test, passes, None)?;
+        let r = crate::train::eval::evaluate_flip_tta(&model, &test, passes, None, args.batch)?;
         println!("  flip test-time augmentation (image + mirror): {:.2}%", 100.0 * r.accuracy);
         Some(r.accuracy)
     } else {
@@ -97,8 +104,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut noise = Vec::new();
     for &sigma in &args.noise {
         anyhow::ensure!(sigma.is_finite() && sigma >= 0.0, "--noise: σ must be >= 0, got {sigma}");
-        let accuracy =
-            if sigma == 0.0 { clean.accuracy } else { evaluate(&model, &test, passes, None, Some((sigma, args.seed)))?.accuracy };
+        let accuracy = if sigma == 0.0 {
+            clean.accuracy
+        } else {
+            evaluate(&model, &test, passes, None, Some((sigma, args.seed)), args.batch)?.accuracy
+        };
         println!("  noise σ = {sigma:<6} accuracy {:.2}%", 100.0 * accuracy);
         noise.push(NoiseAccuracy { sigma, accuracy });
     }

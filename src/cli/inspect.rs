@@ -58,8 +58,15 @@ pub fn run(args: Args) -> ExitCode {
         top_k: args.top_k,
     };
     let mut failed = 0;
+    let mut taken = std::collections::HashSet::new();
     for image in &args.images {
-        match inspect_one(&model, image, &args.out, &options) {
+        // Images of the same name from different folders (a/cat.png, b/cat.png) get their own
+        // folders (cat, cat-2), never each other's.
+        let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+        let name =
+            (1..).map(|i| if i == 1 { stem.clone() } else { format!("{stem}-{i}") }).find(|n| !taken.contains(n)).expect("unbounded");
+        taken.insert(name.clone());
+        match inspect_one(&model, image, &args.out.join(name), &options) {
             Ok(dir) => println!("{} -> {}", image.display(), dir.display()),
             Err(e) => {
                 failed += 1;
@@ -75,15 +82,13 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn inspect_one(model: &Model, image: &Path, out: &Path, options: &InspectOptions) -> anyhow::Result<PathBuf> {
+fn inspect_one(model: &Model, image: &Path, dir: &Path, options: &InspectOptions) -> anyhow::Result<PathBuf> {
     let bytes = std::fs::read(image).map_err(|e| anyhow::anyhow!("cannot read: {e}"))?;
     let prepared = preprocess::preprocess(&bytes, &model.config.input)?;
     let result = inspect(model, &prepared.input, options)?;
-    let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-    let dir = out.join(stem);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = serde_json::to_string_pretty(&result)?;
     std::fs::write(dir.join("inspection.json"), json).with_context(|| format!("cannot write into {}", dir.display()))?;
-    crate::cli::render::write_pngs(&dir, &result, &prepared.view)?;
-    Ok(dir)
+    crate::cli::render::write_pngs(dir, &result, &prepared.view)?;
+    Ok(dir.to_path_buf())
 }

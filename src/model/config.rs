@@ -311,6 +311,17 @@ impl ModelConfig {
             }
         }
         // Last: the fields above are each in range, together they may still be too large.
+        let activations = graph.activation_bytes();
+        if activations > MAX_ACTIVATION_BYTES {
+            return Err(Error::config(
+                "input.size",
+                format!(
+                    "one image's activations would take {} MB; at most {} MB are supported (a smaller input or narrower layers)",
+                    activations >> 20,
+                    MAX_ACTIVATION_BYTES >> 20
+                ),
+            ));
+        }
         let weights = graph.weight_count();
         if weights > MAX_WEIGHTS {
             return Err(Error::config(
@@ -350,6 +361,8 @@ const MAX_DENSE_WEIGHTS: usize = 64_000_000;
 const MAX_WIDTH: usize = 4096;
 /// Most weights a model may have (its tensors are allocated when it is built or its file checked).
 const MAX_WEIGHTS: u64 = 200_000_000;
+/// Most activation memory one image may need in one pass (every layer's output, f32).
+const MAX_ACTIVATION_BYTES: u64 = 1 << 30;
 
 /// Dimensions of a 3x3 RGB patch: the most eigenvector pairs a whitening conv can have.
 pub const WHITENING_DIMS: usize = 27;

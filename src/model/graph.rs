@@ -198,6 +198,13 @@ impl Graph {
             .sum()
     }
 
+    /// Bytes of every value of one pass for one image (f32): the input and each node's output,
+    /// as the WebGPU engine allocates them (candle frees them as it goes), saturating.
+    pub fn activation_bytes(&self) -> u64 {
+        let numel = |[c, h, w]: [usize; 3]| (c as u64).saturating_mul(h as u64).saturating_mul(w as u64);
+        self.nodes.iter().map(|n| numel(n.shape)).fold(numel(self.input), u64::saturating_add).saturating_mul(4)
+    }
+
     /// The number of stored values (weights and statistics), saturating.
     pub fn weight_count(&self) -> u64 {
         self.weights.iter().map(|w| w.shape.iter().fold(1u64, |n, &d| n.saturating_mul(d as u64))).fold(0, u64::saturating_add)

@@ -350,8 +350,11 @@ where
                     let mut errors = Vec::new();
                     for (j, img) in chunk.chunks_mut(len).enumerate() {
                         let i = t * per_thread + j;
-                        if let Err(e) = f(i, img) {
-                            errors.push((i, e));
+                        // A decoder that panics on a hostile file loses that file, not the load.
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(i, img))) {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => errors.push((i, e)),
+                            Err(panic) => errors.push((i, format!("the decoder failed ({})", panic_message(&panic)))),
                         }
                     }
                     errors
@@ -362,6 +365,10 @@ where
     });
     errors.sort_by_key(|e| e.0);
     errors
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("panic")
 }
 
 /// Remove the images whose indices failed (sorted), keeping order.
@@ -517,18 +524,38 @@ fn load_cifar(root: &Path, format: Format, split: Split, opts: &LoadOptions) -> 
 // ---------------------------------------------------------------------------------------------
 // IDX
 
-/// Read a whole file, gunzipping it when it starts with the gzip magic bytes.
+/// The largest data file we inflate (the largest IDX file, EMNIST's, is 0.7 GB).
+const MAX_INFLATED_BYTES: u64 = 2 << 30;
+
+/// Read a whole file, gunzipping it when it starts with the gzip magic bytes. A gzip file may
+/// inflate to the size its trailer declares (ISIZE), and never past `MAX_INFLATED_BYTES`: a small
+/// hostile file cannot exhaust the memory.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut out)
-            .with_context(|| format!("{}: corrupt gzip data", path.display()))?;
-        Ok(out)
-    } else {
-        Ok(bytes)
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
     }
+    let declared = match bytes.len() {
+        n if n >= 18 => u32::from_le_bytes(bytes[n - 4..].try_into().expect("4 bytes")) as u64,
+        _ => anyhow::bail!("{}: truncated gzip file ({} bytes)", path.display(), bytes.len()),
+    };
+    anyhow::ensure!(
+        declared <= MAX_INFLATED_BYTES,
+        "{}: declares {declared} bytes once inflated, more than the {} MB a data file may have",
+        path.display(),
+        MAX_INFLATED_BYTES >> 20
+    );
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes.as_slice())
+        .take(declared + 1)
+        .read_to_end(&mut out)
+        .with_context(|| format!("{}: corrupt gzip data", path.display()))?;
+    anyhow::ensure!(
+        out.len() as u64 == declared,
+        "{}: does not inflate to the {declared} bytes its trailer declares (corrupt, or several gzip members)",
+        path.display()
+    );
+    Ok(out)
 }
 
 /// Parse an IDX file of unsigned bytes: (dimensions, data).
@@ -602,4 +629,21 @@ fn load_idx(root: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
     };
     check_labels(&labels, own.len(), &labels_path)?;
     convert_raw(&raw, [c, h, w], labels, own, Format::Idx, opts)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_panicking_decoder_loses_one_image_not_the_load() {
+        let mut out = vec![0u8; 5 * 2];
+        let errors = super::par_fill(&mut out, 2, 2, |i, img| {
+            assert!(i != 3, "hostile file");
+            img.fill(i as u8 + 1);
+            Ok(())
+        });
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, 3);
+        assert!(errors[0].1.contains("hostile file"), "{}", errors[0].1);
+        assert_eq!(out, [1, 1, 2, 2, 3, 3, 0, 0, 5, 5]);
+    }
 }

@@ -8,7 +8,7 @@ use super::augment::{derived_rng, make_batch, Batch, Transform};
 use super::data::Dataset;
 use crate::model::{Model, RunOptions};
 
-/// Images per forward batch in evaluation.
+/// Images per forward batch in evaluation, unless asked otherwise (`eval --batch`).
 pub const EVAL_BATCH: usize = 250;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +26,9 @@ pub struct EvalResult {
     /// Accuracy of every pass (pass 0 is the plain feed-forward pass).
     pub per_pass: Vec<f64>,
     pub images: usize,
+    /// Images whose final logits were not all finite numbers (counted as wrong).
+    #[serde(default)]
+    pub non_finite: usize,
 }
 
 /// Top-1 predictions of each row of (B, K) logits.
@@ -47,11 +50,12 @@ pub struct Tally {
     pub correct_per_class: Vec<usize>,
     pub per_class: Vec<usize>,
     pub images: usize,
+    pub non_finite: usize,
 }
 
 impl Tally {
     pub fn new(classes: usize) -> Self {
-        Tally { correct_per_pass: Vec::new(), correct_per_class: vec![0; classes], per_class: vec![0; classes], images: 0 }
+        Tally { correct_per_pass: Vec::new(), correct_per_class: vec![0; classes], per_class: vec![0; classes], images: 0, non_finite: 0 }
     }
 
     pub fn add(&mut self, logits: &[Tensor], labels: &[u32]) -> Result<()> {
@@ -60,9 +64,14 @@ impl Tally {
         }
         for (p, l) in logits.iter().enumerate() {
             let pred = argmax(l)?;
+            // NaN or ±∞ anywhere in a row makes its argmax meaningless: wrong, and counted
+            let finite: Vec<bool> = l.to_vec2::<f32>()?.iter().map(|row| row.iter().all(|v| v.is_finite())).collect();
             let last = p + 1 == logits.len();
-            for (&y, &yh) in labels.iter().zip(&pred) {
-                if y == yh {
+            if last {
+                self.non_finite += finite.iter().filter(|f| !**f).count();
+            }
+            for ((&y, &yh), ok) in labels.iter().zip(&pred).zip(finite) {
+                if ok && y == yh {
                     self.correct_per_pass[p] += 1;
                     if last {
                         self.correct_per_class[y as usize] += 1;
@@ -92,6 +101,7 @@ impl Tally {
                 .collect(),
             per_pass: self.correct_per_pass.iter().map(|&c| c as f64 / n).collect(),
             images: self.images,
+            non_finite: self.non_finite,
         }
     }
 }
@@ -106,11 +116,11 @@ pub fn mirrored(batch: &Batch) -> Batch {
 
 /// Accuracy per pass with flip test-time augmentation: each pass's softmax averaged over the
 /// image and its mirror. Reported beside the single-view accuracy, never instead of it.
-pub fn evaluate_flip_tta(model: &Model, ds: &Dataset, passes: usize, limit: Option<usize>) -> Result<EvalResult> {
+pub fn evaluate_flip_tta(model: &Model, ds: &Dataset, passes: usize, limit: Option<usize>, batch: usize) -> Result<EvalResult> {
     let n = limit.map_or(ds.len(), |l| l.min(ds.len()));
     let mut tally = Tally::new(ds.classes.len());
     let indices: Vec<usize> = (0..n).collect();
-    for chunk in indices.chunks(EVAL_BATCH) {
+    for chunk in indices.chunks(batch.max(1)) {
         let batch = make_batch(ds, chunk, &model.config.input, Transform::<rand::rngs::StdRng>::None);
         let plain = forward(model, &batch, passes, false)?;
         let flipped = forward(model, &mirrored(&batch), passes, false)?;
@@ -126,12 +136,20 @@ pub fn evaluate_flip_tta(model: &Model, ds: &Dataset, passes: usize, limit: Opti
 
 /// Evaluate on the first `limit` images (all when None) in eval mode. With `noise` = (σ, seed),
 /// Gaussian noise of σ is added to the [0, 1] images first (the same noise for the same seed).
-pub fn evaluate(model: &Model, ds: &Dataset, passes: usize, limit: Option<usize>, noise: Option<(f32, u64)>) -> Result<EvalResult> {
+/// `batch` images run at once (the noise does not depend on it).
+pub fn evaluate(
+    model: &Model,
+    ds: &Dataset,
+    passes: usize,
+    limit: Option<usize>,
+    noise: Option<(f32, u64)>,
+    batch: usize,
+) -> Result<EvalResult> {
     let n = limit.map_or(ds.len(), |l| l.min(ds.len()));
     let mut tally = Tally::new(ds.classes.len());
     let mut rng = derived_rng(noise.map_or(0, |n| n.1), "noise", 0);
     let indices: Vec<usize> = (0..n).collect();
-    for chunk in indices.chunks(EVAL_BATCH) {
+    for chunk in indices.chunks(batch.max(1)) {
         let batch = match noise {
             Some((sigma, _)) if sigma > 0.0 => make_batch(ds, chunk, &model.config.input, Transform::Noise(sigma, &mut rng)),
             _ => make_batch(ds, chunk, &model.config.input, Transform::<rand::rngs::StdRng>::None),
@@ -145,6 +163,16 @@ pub fn evaluate(model: &Model, ds: &Dataset, passes: usize, limit: Option<usize>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_logits_count_as_wrong_and_are_counted() {
+        let logits = Tensor::new(&[[0f32, 5.0], [f32::NAN, 1.0], [0.0, f32::INFINITY], [3.0, 0.0]], &candle_core::Device::Cpu).unwrap();
+        let mut tally = Tally::new(2);
+        tally.add(&[logits], &[1, 1, 1, 0]).unwrap();
+        let r = tally.result(&["a".into(), "b".into()]);
+        // rows 2 and 3 would be "right" by argmax; they are not finite, so wrong
+        assert_eq!((r.accuracy, r.non_finite, r.images), (0.5, 2, 4));
+    }
 
     #[test]
     fn mirrored_reverses_each_row_of_each_channel() {

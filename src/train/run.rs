@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::augment::{derived_rng, make_batch, Augment, Transform};
 use super::data::Dataset;
-use super::eval::{evaluate, forward, ClassAccuracy, EvalResult, Tally};
+use super::eval::{evaluate, forward, ClassAccuracy, EvalResult, Tally, EVAL_BATCH};
 use super::init::init_seeded;
 use super::optim::{
     clip_grad_norm, is_bn_stat, is_head_or_attention, learning_rate, passes_loss, Group, Optimizer, OptimizerKind, ScheduleKind,
@@ -534,7 +534,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
             }
             metrics.bn_check = Some(check);
         }
-        let result = evaluate(&model, test, passes_now, opts.eval_limit, None)?;
+        let result = evaluate(&model, test, passes_now, opts.eval_limit, None, EVAL_BATCH)?;
         let record = EpochRecord {
             epoch: epoch + 1,
             loss: loss_sum / steps_per_epoch as f64,
@@ -577,7 +577,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
         if metrics.complete && dtype != io::Storage::F32 {
             // Report the accuracy of the weights as stored.
             let stored = io::load_dir(&job.out, &device)?;
-            set_test_result(&mut metrics, &evaluate(&stored, test, passes, opts.eval_limit, None)?);
+            set_test_result(&mut metrics, &evaluate(&stored, test, passes, opts.eval_limit, None, EVAL_BATCH)?);
         }
         write_json(&job.out.join(METRICS_FILE), &metrics)?;
         let state = CheckpointState {
