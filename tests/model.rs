@@ -193,6 +193,19 @@ fn save_load_round_trip_f32_f16_int8() {
     }
 }
 
+#[test]
+fn values_beyond_f16_are_refused_for_f16_storage_not_stored_as_infinity() {
+    let cfg = common::small_configs().remove(1);
+    let mut ts = random_tensors(&cfg);
+    ts.insert("head.fc.bias".into(), Tensor::new(&[1.0f32, -1e5, 2.0], &Device::Cpu).unwrap());
+    for storage in [io::Storage::F16, io::Storage::Int8] {
+        let err = io::to_safetensors(&ts, storage).unwrap_err().to_string();
+        assert!(err.contains("head.fc.bias") && err.contains("65504"), "{err}");
+    }
+    let bytes = io::to_safetensors(&ts, io::Storage::F32).unwrap();
+    assert!(io::from_bytes(&cfg, &bytes, &Device::Cpu).is_ok());
+}
+
 /// Int8 storage: the large matrices become int8 with one scale per row (max |w| / 127), so each
 /// decoded weight is within half a step of the original; small tensors stay f16.
 #[test]
@@ -397,6 +410,20 @@ fn the_graph_lists_exactly_the_tensors_the_candle_model_reads() {
         assert_eq!(listed, built, "{}", cfg.name);
         assert_eq!(cfg.graph().weights.len(), listed.len(), "{}: a tensor listed twice", cfg.name);
     }
+}
+
+#[test]
+fn a_non_finite_result_is_an_error_not_a_result() {
+    let cfg = common::small_configs().remove(0);
+    let bytes = io::to_safetensors(&random_tensors(&cfg), io::Storage::F32).unwrap();
+    let model = io::from_bytes(&cfg, &bytes, &Device::Cpu).unwrap();
+    let x: Vec<f32> = input(&cfg, 1).flatten_all().unwrap().to_vec1().unwrap();
+    let mut options = gattanet::inspect::InspectOptions { passes: Some(3), ..Default::default() };
+    assert!(gattanet::inspect::inspect(&model, &x, &options).is_ok());
+    // α = 1e30 at every layer: the gains overflow f32 within a pass or two
+    options.alpha_overrides = model.attended_sites().iter().map(|s| (s.name.clone(), 1e30)).collect();
+    let err = gattanet::inspect::inspect(&model, &x, &options).unwrap_err().to_string();
+    assert!(err.contains("not finite numbers") && err.contains("attention strength"), "{err}");
 }
 
 #[test]

@@ -30,11 +30,15 @@ const SHELL_CACHE = BUILD && `${PREFIX}shell-${BUILD.shell}`;
 const MODELS_CACHE = BUILD && `${PREFIX}models-${BUILD.models}`;
 const SCOPE = new URL('./', self.location.href);
 
-/** The path of `url` relative to the scope, or null when it is outside it. */
+/** The path of `url` relative to the scope, or null when it is outside it or malformed. */
 function relative(url) {
-  const u = new URL(url);
-  if (u.origin !== SCOPE.origin || !u.pathname.startsWith(SCOPE.pathname)) return null;
-  return decodeURIComponent(u.pathname.slice(SCOPE.pathname.length));
+  try {
+    const u = new URL(url);
+    if (u.origin !== SCOPE.origin || !u.pathname.startsWith(SCOPE.pathname)) return null;
+    return decodeURIComponent(u.pathname.slice(SCOPE.pathname.length));
+  } catch (e) {
+    return null; // e.g. a bad percent-escape: not ours, the network answers it
+  }
 }
 
 self.addEventListener('install', (event) => {
@@ -78,8 +82,9 @@ async function cacheModels(urls) {
     if (rel === null || !rel.startsWith('models/')) continue;
     if (await cache.match(url, { ignoreSearch: true })) continue;
     try {
-      // Usually answered by the HTTP cache: the page fetched the same file moments ago.
-      const response = await fetch(url);
+      // Revalidated with the server (a 304 when unchanged): a copy of the previous deploy's
+      // model still in the HTTP cache must not be stored under this version.
+      const response = await fetch(url, { cache: 'no-cache' });
       if (response.ok) await cache.put(url, response);
     } catch (e) {
       // Offline or gone: it will be cached the next time the page fetches it.
@@ -116,7 +121,8 @@ async function modelFile(request) {
   const cache = await caches.open(MODELS_CACHE);
   const cached = await cache.match(request, { ignoreSearch: true });
   if (cached) return cached;
-  const response = await fetch(request);
+  // Revalidated, as in cacheModels: what is stored here belongs to this version.
+  const response = await fetch(request, { cache: 'no-cache' });
   if (response.ok && response.status === 200) {
     // The body streams to the page (with its download progress) and into the cache at once.
     cache.put(request.url.split('?')[0], response.clone()).catch(() => {});

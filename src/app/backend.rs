@@ -3,7 +3,6 @@
 //! the badge).
 //! The decision itself is the worker's (`crate::gpu::Backend::load`): only it can see the adapter.
 use serde::{Deserialize, Serialize};
-use wasm_bindgen::JsValue;
 
 pub use crate::gpu::Preference;
 
@@ -60,7 +59,9 @@ pub struct EngineStatus {
 
 /// Whether `navigator.gpu` exists in this context (window or worker). Without it there is no
 /// point asking wgpu for an adapter, and the reason can say so plainly.
+#[cfg(target_arch = "wasm32")]
 pub fn webgpu_present() -> bool {
+    use wasm_bindgen::JsValue;
     let global = js_sys::global();
     js_sys::Reflect::get(&global, &JsValue::from_str("navigator"))
         .ok()

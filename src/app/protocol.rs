@@ -3,8 +3,10 @@
 //! Every message is a plain JS object `{ json: string, bytes?: Uint8Array }`: the JSON half is
 //! one of the enums below (serde), the optional binary half carries weights, image bytes or the
 //! model's view of the image, and is transferred rather than copied.
+#[cfg(target_arch = "wasm32")]
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+#[cfg(target_arch = "wasm32")]
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::inspect::{InspectOptions, Inspection};
@@ -92,7 +94,13 @@ pub enum Reply {
     },
 }
 
+/// The JSON half of a message, parsed; any malformed input is an error, never a panic.
+pub fn parse<T: DeserializeOwned>(json: &str) -> Result<T, String> {
+    serde_json::from_str(json).map_err(|e| format!("malformed message: {e}"))
+}
+
 /// A message as a JS object plus the list of buffers to transfer with it.
+#[cfg(target_arch = "wasm32")]
 pub fn encode<T: Serialize>(msg: &T, bytes: Option<&[u8]>) -> Result<(JsValue, Array), String> {
     let json = serde_json::to_string(msg).map_err(|e| format!("cannot encode message: {e}"))?;
     let obj = Object::new();
@@ -108,16 +116,18 @@ pub fn encode<T: Serialize>(msg: &T, bytes: Option<&[u8]>) -> Result<(JsValue, A
 }
 
 /// The JSON half parsed, and the binary half copied out.
+#[cfg(target_arch = "wasm32")]
 pub fn decode<T: DeserializeOwned>(data: &JsValue) -> Result<(T, Option<Vec<u8>>), String> {
     let json = Reflect::get(data, &JsValue::from_str("json"))
         .ok()
         .and_then(|v| v.as_string())
         .ok_or_else(|| "malformed message: no json field".to_string())?;
-    let msg = serde_json::from_str(&json).map_err(|e| format!("malformed message: {e}"))?;
+    let msg = parse(&json)?;
     let bytes = Reflect::get(data, &JsValue::from_str("bytes")).ok().and_then(|v| v.dyn_into::<Uint8Array>().ok()).map(|a| a.to_vec());
     Ok((msg, bytes))
 }
 
+#[cfg(target_arch = "wasm32")]
 fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), String> {
     Reflect::set(obj, &JsValue::from_str(key), value).map(|_| ()).map_err(|_| format!("cannot set {key}"))
 }

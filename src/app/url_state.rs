@@ -1,10 +1,12 @@
 //! The view's state in the URL query (`?model=…&sample=…&pass=…`), so a link reproduces it.
 //! Unknown or malformed values are ignored (the default is used), never an error.
 use serde::{de::DeserializeOwned, Serialize};
-use web_sys::UrlSearchParams;
 
 pub use crate::model::MAX_PASSES;
 use crate::viz::{ColorMap, Normalization};
+
+/// The local-storage key whose value "1" turns the `?debug=` test hooks on in this browser.
+pub const TEST_HOOKS_KEY: &str = "gattanet-test-hooks";
 
 /// The largest α scale the page offers (the slider runs from 0, attention off, to this).
 pub const MAX_ALPHA_SCALE: f32 = 3.0;
@@ -25,7 +27,9 @@ pub struct UrlState {
     pub photo: Option<bool>,
     pub present: Option<bool>,
     pub backend: Option<String>,
-    /// Test hooks: `panic-page`, `panic-worker` (kept in the URL like the other values).
+    /// Test hooks: `panic-page`, `panic-worker`, `lose-device`. Honoured only where the browser
+    /// test suite switched them on (`TEST_HOOKS_KEY` in local storage), and never written back
+    /// into the URL, so a copied link cannot carry one to anybody else.
     pub debug: Option<String>,
 }
 
@@ -48,8 +52,10 @@ fn flag(s: &str) -> Option<bool> {
 impl UrlState {
     /// Parses a query string ("?a=b&…" or "a=b&…").
     pub fn parse(search: &str) -> UrlState {
-        let p = UrlSearchParams::new_with_str(search).ok();
-        let get = |k: &str| p.as_ref().and_then(|p| p.get(k)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        // application/x-www-form-urlencoded, as URLSearchParams reads it; the first value of a key
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(search.strip_prefix('?').unwrap_or(search).as_bytes()).into_owned().collect();
+        let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty());
         UrlState {
             model: get("model"),
             sample: get("sample"),
@@ -79,10 +85,10 @@ impl UrlState {
 
     /// The query string, starting with "?" (only the values that are set).
     pub fn to_query(&self) -> String {
-        let p = UrlSearchParams::new().expect("URLSearchParams");
-        let put = |k: &str, v: Option<String>| {
+        let mut p = form_urlencoded::Serializer::new(String::new());
+        let mut put = |k: &str, v: Option<String>| {
             if let Some(v) = v {
-                p.append(k, &v);
+                p.append_pair(k, &v);
             }
         };
         put("model", self.model.clone());
@@ -99,8 +105,7 @@ impl UrlState {
         put("base", self.photo.map(|b| if b { "photo" } else { "model" }.to_string()));
         put("present", self.present.map(|p| if p { "1" } else { "0" }.to_string()));
         put("backend", self.backend.clone());
-        put("debug", self.debug.clone());
-        let s = String::from(p.to_string());
+        let s = p.finish();
         if s.is_empty() {
             String::new()
         } else {
@@ -117,5 +122,33 @@ pub fn trim_float(v: f32) -> String {
         "0".into()
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_survives_its_query_string() {
+        let s = UrlState::parse("?model=convgroups-gattanet&sample=cat&passes=3&alpha=1.5&pass=2&opacity=0.25&smooth=1&passes_shown=one&base=photo&present=0&backend=cpu");
+        assert_eq!(s.model.as_deref(), Some("convgroups-gattanet"));
+        assert_eq!((s.passes, s.alpha, s.pass, s.opacity), (Some(3), Some(1.5), Some(2), Some(0.25)));
+        assert_eq!((s.smooth, s.all_passes, s.photo, s.present), (Some(true), Some(false), Some(true), Some(false)));
+        assert_eq!(UrlState::parse(&s.to_query()), s);
+        // names with spaces and symbols are escaped and come back
+        let odd = UrlState { model: Some("a b&c=d?é".into()), ..UrlState::parse("") };
+        assert_eq!(UrlState::parse(&odd.to_query()).model, odd.model);
+    }
+
+    #[test]
+    fn bad_values_are_ignored_never_an_error() {
+        let s = UrlState::parse("passes=0&alpha=NaN&opacity=7&pass=-1&smooth=maybe&norm=%FF%FE&cmap=\"x\\&model=%E0%A4%A&&=&x");
+        assert_eq!((s.passes, s.alpha, s.opacity, s.pass, s.smooth, s.norm, s.cmap), (None, None, None, None, None, None, None));
+        assert_eq!(UrlState::parse(&format!("passes={}", MAX_PASSES + 1)).passes, None);
+        assert_eq!(UrlState::parse(&format!("alpha={}", MAX_ALPHA_SCALE + 0.5)).alpha, None);
+        // the first value of a repeated key, as URLSearchParams.get gives it
+        assert_eq!(UrlState::parse("passes=2&passes=3").passes, Some(2));
+        assert_eq!(UrlState::parse("").to_query(), "");
     }
 }

@@ -310,7 +310,7 @@ impl Engine {
             let pass = Pass::new(t, logits, probabilities, global_query, layers, aggregation);
             result.push(pass.with_top(&cfg.classes, options.top_k));
         }
-        Ok(Inspection::new(cfg, options, passes, alphas, result))
+        Ok(Inspection::new(cfg, options, passes, alphas, result)?)
     }
 
     /// Blocking `inspect` for native callers.

@@ -89,7 +89,7 @@ pub fn inspect(model: &Model, input_chw: &[f32], options: &InspectOptions) -> Re
         let pass = Pass::new(index, logits.to_vec1()?, probabilities, global_query, layers, aggregation);
         result.push(pass.with_top(&cfg.classes, options.top_k));
     }
-    Ok(Inspection::new(cfg, options, passes, alphas, result))
+    Inspection::new(cfg, options, passes, alphas, result)
 }
 
 /// The first batch element, flattened.
@@ -149,20 +149,38 @@ impl Pass {
 }
 
 impl Inspection {
+    /// The result of the passes; an error where a number is not finite (NaN or ±∞, e.g. from an
+    /// extreme α over many passes), which no view could show.
     pub(crate) fn new(
         cfg: &ModelConfig,
         options: &InspectOptions,
         passes: usize,
         alphas: Vec<LayerAlpha>,
         result: Vec<Pass>,
-    ) -> Inspection {
-        Inspection {
+    ) -> Result<Inspection> {
+        for pass in &result {
+            let layer = pass.layers.iter().find(|l| !l.agreement.iter().chain(&l.gain).all(|v| v.is_finite()));
+            let what = match layer {
+                _ if !pass.logits.iter().chain(&pass.probabilities).chain(&pass.global_query).all(|v| v.is_finite()) => {
+                    Some("the logits".to_string())
+                }
+                Some(l) => Some(format!("the agreement of `{}`", l.name)),
+                None => None,
+            };
+            if let Some(what) = what {
+                return Err(Error::NotFinite(format!(
+                    "pass {} gave {what} that are not finite numbers; lower the attention strength or the number of passes",
+                    pass.index
+                )));
+            }
+        }
+        Ok(Inspection {
             model: cfg.name.clone(),
             classes: cfg.classes.clone(),
             input_size: cfg.input.size,
             options: InspectOptions { passes: Some(passes), ..options.clone() },
             alphas,
             passes: result,
-        }
+        })
     }
 }

@@ -149,7 +149,17 @@ pub fn to_safetensors(tensors: &HashMap<String, Tensor>, storage: Storage) -> Re
                 out.push((name.clone(), q));
                 out.push((format!("{name}{QSCALE}"), scale));
             }
-            Storage::F16 | Storage::Int8 => out.push((name.clone(), t.to_dtype(DType::F16)?)),
+            Storage::F16 | Storage::Int8 => {
+                // f16 tops out at 65504: larger values would be stored as ±∞
+                let max = match t.elem_count() {
+                    0 => 0.0,
+                    _ => t.to_dtype(DType::F32)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?,
+                };
+                if max > half::f16::MAX.to_f32() {
+                    return Err(Error::weights(name, format!("holds {max}, beyond f16's largest value 65504: store it as f32")));
+                }
+                out.push((name.clone(), t.to_dtype(DType::F16)?))
+            }
         }
     }
     let views: Vec<(String, RawView)> = out.iter().map(|(k, t)| Ok((k.clone(), RawView::of(t)?))).collect::<Result<_>>()?;

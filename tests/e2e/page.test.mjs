@@ -72,6 +72,8 @@ let page;
 const pageErrors = [];
 async function newPage(ctx = context) {
   const p = await ctx.newPage();
+  // The ?debug= hooks work only where the test suite switches them on (src/app/url_state.rs).
+  await p.addInitScript(() => localStorage.setItem('gattanet-test-hooks', '1'));
   p.on('pageerror', (e) => pageErrors.push({ url: p.url(), check: current, text: String(e) }));
   p.on('console', (m) => { if (m.type() === 'error') pageErrors.push({ url: p.url(), check: current, text: m.text() }); });
   return p;
@@ -206,12 +208,32 @@ await check('page loads and shows the worked example', async () => {
 // ---------- accessibility ----------
 /** axe-core's WCAG 2.1 A/AA and best-practice findings for the page as it is now (all impacts). */
 async function axeViolations(p) {
-  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ path: path.join(ROOT, '.tools/node_modules/axe-core/axe.min.js') });
+  // Evaluated through the DevTools protocol: the page's Content-Security-Policy (rightly)
+  // refuses an injected inline <script>.
+  if (!(await p.evaluate(() => 'axe' in window))) await p.evaluate(fs.readFileSync(path.join(ROOT, '.tools/node_modules/axe-core/axe.min.js'), 'utf8'));
   return p.evaluate(async () => {
     const r = await axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] });
     return r.violations.map((v) => `${v.id} (${v.impact}, ${v.nodes.length}×): ${v.help}; e.g. ${v.nodes[0].html.slice(0, 140)}`);
   });
 }
+
+await check('Content-Security-Policy: the page runs under a strict one, and a fetch to another origin is blocked', async () => {
+  const csp = await page.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.content ?? '');
+  for (const d of ["default-src 'self'", "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "'wasm-unsafe-eval'"]) {
+    assert(csp.includes(d), `the policy lacks ${d}: ${csp}`);
+  }
+  assert(!/script-src[^;]*'unsafe-inline'/.test(csp), `inline scripts allowed wholesale: ${csp}`);
+  const other = BASE.replace('127.0.0.1', 'localhost'); // the same server, another origin
+  const r = await page.evaluate(async (url) => {
+    const violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => violations.push(e.effectiveDirective));
+    const fetched = await fetch(url).then(() => 'fetched', () => 'refused');
+    await new Promise((done) => setTimeout(done, 200));
+    return { fetched, violations };
+  }, other + 'index.html');
+  assert(r.fetched === 'refused' && r.violations.includes('connect-src'), `cross-origin fetch: ${JSON.stringify(r)}`);
+  console.log(`        ${csp.split('; ').length} directives; ${other} refused (connect-src)`);
+});
 
 await check('accessibility: axe finds no WCAG 2.1 AA or best-practice problems (desktop, tour, phone)', async () => {
   const found = [];
@@ -372,6 +394,47 @@ await check('UI-only changes redraw without recomputing', async () => {
   assert((await page.locator('.timing').textContent()) === timing, 'the model was rerun for a view change');
   await page.click('label[for="norm-each-map"]');
   await page.locator('#cmap').selectOption({ label: 'Blue–red (diverging)' });
+  await page.locator(T('opacity')).fill('0.6');
+});
+
+await check('render times: a hover and an opacity change (printed, not asserted)', async () => {
+  // Milliseconds from the event to the DOM showing its effect, median of 15, on the default
+  // model with every pass shown: a hover updates one readout, an opacity change every map.
+  const t = await page.evaluate(async () => {
+    const changed = (node, test) => new Promise((done) => {
+      if (test()) return done();
+      const obs = new MutationObserver(() => { if (test()) { obs.disconnect(); done(); } });
+      obs.observe(node, { subtree: true, childList: true, characterData: true, attributes: true });
+      setTimeout(() => { obs.disconnect(); done(); }, 2000);
+    });
+    const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
+    const stack = document.querySelector('[data-testid="agreement-map"] .map-stack');
+    const readout = stack.closest('figure').querySelector('.readout');
+    const r = stack.getBoundingClientRect();
+    const hover = [];
+    for (let i = 0; i < 15; i++) {
+      const before = readout.textContent;
+      const t0 = performance.now();
+      stack.dispatchEvent(new MouseEvent('mousemove', { bubbles: true, clientX: r.left + ((i % 15) + 0.5) * r.width / 15, clientY: r.top + r.height / 2 }));
+      await changed(readout, () => readout.textContent !== before);
+      hover.push(performance.now() - t0);
+    }
+    stack.dispatchEvent(new MouseEvent('mouseleave', { bubbles: false }));
+    const input = document.querySelector('[data-testid="opacity"]');
+    const heats = () => [...document.querySelectorAll('.map-stack .heat')];
+    const opacity = [];
+    for (let i = 0; i < 15; i++) {
+      const v = (0.3 + 0.05 * (i % 2)).toFixed(2);
+      const t0 = performance.now();
+      input.value = v;
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+      await changed(document.body, () => heats().every((e) => Number(e.style.opacity) === Number(v)));
+      opacity.push(performance.now() - t0);
+    }
+    return { hover: median(hover), opacity: median(opacity), maps: heats().length };
+  });
+  assert(t.maps > 0, 'no maps');
+  console.log(`        hover ${t.hover.toFixed(1)} ms, opacity change ${t.opacity.toFixed(1)} ms (median of 15; ${t.maps} maps)`);
   await page.locator(T('opacity')).fill('0.6');
 });
 
@@ -637,6 +700,35 @@ await check('an engine that cannot load is reported, not a silent hang', async (
   await p.waitForFunction(() => /keeps failing/.test(document.querySelector('[data-testid="error"]')?.textContent ?? ''), null, { timeout: 30_000 });
   assert(await p.locator(T('image-input')).count() === 1, 'the page is gone');
   console.log(`        error shown: ${await p.locator(T('error')).textContent()}`);
+  await p.close();
+});
+
+await check('?debug= hooks do nothing in a browser that did not switch them on, and leave the URL', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, serviceWorkers: 'block' });
+  const p = await ctx.newPage();
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(String(e)));
+  await p.goto(BASE + '?debug=panic-page');
+  await waitReady(p);
+  assert(await p.locator(T('error')).count() === 0, `an error is shown: ${await p.locator(T('error')).first().textContent().catch(() => '')}`);
+  assert(errors.length === 0, `page errors: ${errors.join('; ')}`);
+  await p.locator(T('passes')).fill('3');
+  await p.locator(T('passes')).dispatchEvent('change');
+  await p.waitForFunction(() => location.search.includes('passes=3'));
+  assert(!p.url().includes('debug'), `the hook survives in the link: ${p.url()}`);
+  await ctx.close();
+});
+
+await check('a page that cannot start says why and what to do, not "Loading…" forever', async () => {
+  const p = await newPage();
+  await p.route('**/app_bg.wasm', (r) => r.fulfill({ status: 404, body: 'gone' }));
+  await p.goto(BASE);
+  const box = p.locator(T('startup-error'));
+  await box.waitFor({ state: 'visible', timeout: 30_000 });
+  const msg = await box.textContent();
+  assert(/could not start/.test(msg) && /Reload the page/.test(msg), `start-up message: ${msg}`);
+  assert(await p.locator('.loading').count() === 0, '"Loading…" is still shown');
+  console.log(`        start-up error: ${msg.replace(/\s+/g, ' ').slice(0, 160)}`);
   await p.close();
 });
 
@@ -1087,8 +1179,11 @@ if (gpuBrowser) await gpuBrowser.close();
 await check('no uncaught errors in the console', async () => {
   // Expected: the deliberate panics (only on ?debug=panic-… pages; a Rust panic in wasm also
   // prints "RuntimeError: unreachable"), and the 404s the download-failure checks serve on purpose.
-  const expected = (e) => (/debug=panic-/.test(e.url) && /deliberate panic|RuntimeError: unreachable/.test(e.text))
-    || (/model download|no model can be loaded/.test(e.check) && /Failed to load resource: .* 404/.test(e.text));
+  // (the ?debug= hooks leave the URL once the page has read them, so the check names them)
+  const expected = (e) => (/a panic in the/.test(e.check) && /deliberate panic|RuntimeError: unreachable/.test(e.text))
+    || (/model download|no model can be loaded/.test(e.check) && /Failed to load resource: .* 404/.test(e.text))
+    || /cannot start/.test(e.check)
+    || (/Content-Security-Policy/.test(e.check) && /Content Security Policy/.test(e.text) && /localhost/.test(e.text));
   const unexpected = pageErrors.filter((e) => !expected(e));
   console.log(`        ${pageErrors.length - unexpected.length} expected console errors (deliberate panics and 404s)`);
   assert(unexpected.length === 0, `console errors:\n${unexpected.map((e) => `[${e.check}] ${e.url}: ${e.text}`).join('\n')}`);

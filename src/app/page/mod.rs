@@ -20,7 +20,7 @@ use super::bridge::{js_text, Bridge, Heard};
 use super::export;
 use super::fetch::{self, ModelEntry};
 use super::protocol::Request;
-use super::url_state::{UrlState, MAX_ALPHA_SCALE, MAX_PASSES};
+use super::url_state::{UrlState, MAX_ALPHA_SCALE, MAX_PASSES, TEST_HOOKS_KEY};
 use crate::inspect::Inspection;
 use crate::model::ModelConfig;
 use crate::preprocess::{Crop, MAX_BYTES};
@@ -370,7 +370,7 @@ impl App {
             photo: self.view.photo.then_some(true),
             present: self.view.present.then_some(true),
             backend: self.requested.param().map(String::from),
-            debug: self.url_state.debug.clone(),
+            debug: None,
         }
     }
 
@@ -445,7 +445,11 @@ impl Component for App {
     fn create(ctx: &Context<Self>) -> Self {
         let window = web_sys::window().expect("window");
         let search = window.location().search().unwrap_or_default();
-        let url_state = UrlState::parse(&search);
+        let mut url_state = UrlState::parse(&search);
+        let test_hooks = window.local_storage().ok().flatten().and_then(|s| s.get_item(TEST_HOOKS_KEY).ok().flatten());
+        if test_hooks.as_deref() != Some("1") {
+            url_state.debug = None;
+        }
         let requested = Preference::from_param(url_state.backend.as_deref());
 
         let send = Self::link_send(ctx);
