@@ -1,6 +1,7 @@
 //! GAttANet Explorer: CNNs with global attention agreement (GAttANet) and attention-based
 //! aggregation (PatchConvNet), one inspection API shared by the CLI, the page and the GPU engine.
 pub mod error;
+pub mod explain;
 pub mod gpu;
 pub mod inspect;
 pub mod kernels;

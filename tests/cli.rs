@@ -217,6 +217,51 @@ fn bad_inputs_give_one_clear_line_and_spare_the_rest() {
 }
 
 #[test]
+fn explain_and_faithfulness_write_every_map_and_their_scores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = common::small_configs().into_iter().find(|c| c.name == "patchconv").unwrap();
+    let model = model_dir(tmp.path(), &cfg);
+    let images = write_images(tmp.path());
+    let out_dir = tmp.path().join("explain");
+    let (m, o) = (model.to_str().unwrap(), out_dir.to_str().unwrap());
+    let out = gattanet(&["explain", images[0].to_str().unwrap(), "--model", m, "--out", o, "--steps", "4", "--grid", "4", "--class", "class2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let e: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("wide/explain.json")).unwrap()).unwrap();
+    assert_eq!(e["class"], 2);
+    let methods: Vec<&str> = e["maps"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["agreement", "attention", "gradcam", "occlusion"]);
+    for f in ["agreement.png", "attention.png", "gradcam.png", "occlusion.png", "curves.png"] {
+        assert!(std::fs::read(out_dir.join("wide").join(f)).unwrap().starts_with(b"\x89PNG"), "{f}");
+    }
+    // a class the model does not have: one clear line
+    let out = gattanet(&["explain", images[0].to_str().unwrap(), "--model", m, "--out", o, "--class", "zebra"]);
+    assert!(!out.status.success() && text(&out).contains("no class `zebra`"), "{}", text(&out));
+
+    // faithfulness over a small image-folder test split
+    let data = tmp.path().join("data");
+    for (i, class) in ["class0", "class1", "class3"].iter().enumerate() {
+        std::fs::create_dir_all(data.join("test").join(class)).unwrap();
+        picture(20 + 7 * i as u32, 20).save(data.join("test").join(class).join("x.png")).unwrap();
+    }
+    let json = tmp.path().join("faith.json");
+    let out = gattanet(&[
+        "faithfulness", "--model", m, "--data", data.to_str().unwrap(), "--n", "3", "--steps", "4", "--grid", "2", "--json", json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["images"], 3);
+    let methods: Vec<&str> = r["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["agreement", "attention", "gradcam", "occlusion", "random", "centre"]);
+    for m in r["methods"].as_array().unwrap() {
+        for k in ["deletion", "insertion"] {
+            let v = m[k]["mean"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v) && m[k]["sd"].as_f64().unwrap() >= 0.0, "{m}");
+        }
+    }
+    assert!(std::fs::read(json.with_extension("png")).unwrap().starts_with(b"\x89PNG"));
+}
+
+#[test]
 fn images_of_the_same_name_get_their_own_folders() {
     let tmp = tempfile::tempdir().unwrap();
     let model = model_dir(tmp.path(), &common::small_configs().remove(1));

@@ -18,7 +18,7 @@ fn input(cfg: &ModelConfig, batch: usize) -> Tensor {
 }
 
 fn eval(passes: usize) -> RunOptions {
-    RunOptions { passes, alphas: None, train: false, final_maps: true }
+    RunOptions { passes, alphas: None, train: false, final_maps: true, keep: None }
 }
 
 /// Random tensors for a config, with BatchNorm statistics that are not the identity and are the
@@ -86,7 +86,7 @@ fn one_backward_pass_reaches_keys_queries_and_alpha() {
         cfg.attention.as_mut().unwrap().alpha_init = 0.1;
         let (model, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
         let x = input(&cfg, 3);
-        let outs = model.run(&x, &RunOptions { passes: 2, alphas: None, train: true, final_maps: false }).unwrap();
+        let outs = model.run(&x, &RunOptions { passes: 2, alphas: None, train: true, final_maps: false, keep: None }).unwrap();
         let labels = Tensor::new(&[0u32, 1, 2], &Device::Cpu).unwrap();
         let loss = candle_nn::loss::cross_entropy(&outs.last().unwrap().logits, &labels).unwrap();
         let grads = loss.backward().unwrap();
@@ -108,7 +108,7 @@ fn one_backward_pass_reaches_keys_queries_and_alpha() {
 fn alpha_gets_a_gradient_even_at_zero() {
     let cfg = common::small_configs().remove(0);
     let (model, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
-    let outs = model.run(&input(&cfg, 2), &RunOptions { passes: 2, alphas: None, train: true, final_maps: false }).unwrap();
+    let outs = model.run(&input(&cfg, 2), &RunOptions { passes: 2, alphas: None, train: true, final_maps: false, keep: None }).unwrap();
     let loss = outs[1].logits.sqr().unwrap().sum_all().unwrap();
     let grads = loss.backward().unwrap();
     let data = varmap.data().lock().unwrap();
@@ -134,7 +134,9 @@ fn conv_groups_sites_follow_the_pools_and_the_whitening_stays_frozen() {
     ];
     assert_eq!(sites, want.map(|(n, c, s)| (n.to_string(), c, s)).to_vec());
     assert_eq!(cfg.feature_shape(), [8, 2, 2]);
-    let outs = model.run(&input(&cfg, 2), &RunOptions { passes: 2, alphas: Some(vec![0.5; 6]), train: true, final_maps: false }).unwrap();
+    let outs = model
+        .run(&input(&cfg, 2), &RunOptions { passes: 2, alphas: Some(vec![0.5; 6]), train: true, final_maps: false, keep: None })
+        .unwrap();
     for (o, s) in outs[1].gains.as_ref().unwrap().iter().zip(&want) {
         let n = s.2.map_or(s.1, |[h, w]| h * w);
         assert_eq!(o.elem_count(), 2 * n, "{}", s.0);
@@ -152,7 +154,7 @@ fn per_pass_batchnorm_statistics_are_updated_per_pass() {
     let (model, varmap) = io::init(&cfg, &Device::Cpu).unwrap();
     let n = model.attended_sites().len();
     let x = input(&cfg, 4).affine(2.0, 1.0).unwrap();
-    model.run(&x, &RunOptions { passes: 2, alphas: Some(vec![0.8; n]), train: true, final_maps: false }).unwrap();
+    model.run(&x, &RunOptions { passes: 2, alphas: Some(vec![0.8; n]), train: true, final_maps: false, keep: None }).unwrap();
     let data = varmap.data().lock().unwrap();
     let m0 = data["backbone.conv2.bn.stats0.mean"].as_tensor().clone();
     let m1 = data["backbone.conv2.bn.stats1.mean"].as_tensor().clone();

@@ -123,8 +123,8 @@ fn run_cpu(args: &Args, configs: &[(String, ModelConfig)]) -> anyhow::Result<()>
         for &b in &args.batch {
             let [h, w] = cfg.input.size;
             let x = Tensor::randn(0f32, 1.0, (b, cfg.input.channels, h, w), &Device::Cpu)?;
-            let plain_run = RunOptions { passes: 1, alphas: None, train: false, final_maps: false };
-            let gatta_run = RunOptions { passes: att.passes, alphas: alphas.clone(), train: false, final_maps: false };
+            let plain_run = RunOptions { passes: 1, alphas: None, train: false, final_maps: false, keep: None };
+            let gatta_run = RunOptions { passes: att.passes, alphas: alphas.clone(), train: false, final_maps: false, keep: None };
             let (tp, tg) = interleaved(&plain, &plain_run, &gatta, &gatta_run, &x, args.rounds)?;
             let tg = tg / att.passes as f64;
             println!(
@@ -300,7 +300,7 @@ mod train {
         /// Seconds for the eval-mode forward of all passes.
         fn forward(&self) -> anyhow::Result<f64> {
             let t = Instant::now();
-            let run = RunOptions { passes: self.settings.passes, alphas: None, train: false, final_maps: false };
+            let run = RunOptions { passes: self.settings.passes, alphas: None, train: false, final_maps: false, keep: None };
             let out = self.model.run(&self.x, &run)?;
             out.last().map(|o| o.logits.sum_all()).transpose()?; // force the result
             Ok(t.elapsed().as_secs_f64())

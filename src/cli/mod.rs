@@ -1,6 +1,7 @@
 //! The native CLI. Each sub-command lives in its own module.
 mod bench;
 mod eval;
+mod explain;
 mod inspect;
 mod plot;
 mod render;
@@ -52,6 +53,12 @@ enum Command {
     Eval(eval::Args),
     /// Draw several models' noise curves (eval.json files from `eval --json`) in one PNG.
     PlotNoise(plot::Args),
+    /// Agreement, class attention, Grad-CAM and occlusion maps of images side by side, with
+    /// their deletion and insertion curves.
+    Explain(explain::ExplainArgs),
+    /// How faithful each kind of map is over a data set's test images: deletion and insertion
+    /// areas under the curves, with random and centre maps as baselines.
+    Faithfulness(explain::FaithfulnessArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -64,6 +71,8 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::PlotNoise(args) => plot::run(args),
+        Command::Explain(args) => explain::run_explain(args),
+        Command::Faithfulness(args) => explain::run_faithfulness(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -58,7 +58,7 @@ pub fn inspect(model: &Model, input_chw: &[f32], options: &InspectOptions) -> Re
     let sites: Vec<(&str, f32)> = model.attended_sites().iter().map(|s| s.name.as_str()).zip(learned).collect();
     let alphas = used_alphas(&sites, options)?;
     let x = model.input_tensor(input_chw)?;
-    let run = RunOptions { passes, alphas: Some(alphas.iter().map(|a| a.used).collect()), train: false, final_maps: true };
+    let run = RunOptions { passes, alphas: Some(alphas.iter().map(|a| a.used).collect()), train: false, final_maps: true, keep: None };
     let outputs = model.run(&x, &run)?;
 
     let mut result = Vec::with_capacity(outputs.len());

@@ -13,7 +13,7 @@ pub mod patchconv;
 pub mod resnet;
 pub mod toy;
 
-use candle_core::{DType, Device, Result as CResult, Tensor};
+use candle_core::{DType, Device, Result as CResult, Tensor, Var};
 use candle_nn::VarBuilder;
 
 pub use config::{AttentionConfig, BackboneConfig, HeadConfig, ModelConfig, QueryPooling, MAX_PASSES};
@@ -31,17 +31,38 @@ pub struct Tap<'a> {
     gains: Option<&'a [Tensor]>,
     /// The (modulated) activation of each attended layer in this pass.
     pub acts: Vec<Tensor>,
+    /// The candidate site whose output to keep (attended or not), and its output.
+    keep: Option<usize>,
+    kept: Option<Kept>,
+}
+
+/// A site's output kept for its gradient: candle keeps the gradients of variables only, so a
+/// zero variable is added to the output (the same values) and its gradient is the output's.
+pub struct Kept {
+    pub act: Tensor,
+    pub probe: Var,
 }
 
 impl<'a> Tap<'a> {
     /// The output of candidate site `i`, modulated if it is attended and gains apply.
     pub fn site(&mut self, i: usize, x: Tensor) -> CResult<Tensor> {
-        let Some(l) = self.attended[i] else { return Ok(x) };
+        let Some(l) = self.attended[i] else { return self.keep(i, x) };
         let x = match self.gains {
             Some(g) => gatta::modulate(&x, &g[l])?,
             None => x,
         };
+        let x = self.keep(i, x)?;
         self.acts.push(x.clone());
+        Ok(x)
+    }
+
+    fn keep(&mut self, i: usize, x: Tensor) -> CResult<Tensor> {
+        if self.keep != Some(i) {
+            return Ok(x);
+        }
+        let probe = Var::zeros(x.shape(), x.dtype(), x.device())?;
+        let x = (x + probe.as_tensor())?;
+        self.kept = Some(Kept { act: x.clone(), probe });
         Ok(x)
     }
 }
@@ -58,6 +79,8 @@ pub struct PassOutput {
     pub agreement: Vec<Tensor>,
     /// Class-attention weights (B, heads, 1 + N).
     pub class_attention: Option<Tensor>,
+    /// The output of the site `RunOptions::keep` names.
+    pub kept: Option<Kept>,
 }
 
 /// How to run the passes.
@@ -69,6 +92,9 @@ pub struct RunOptions {
     pub train: bool,
     /// Compute the agreement of the last pass too (it drives nothing; inspection shows it).
     pub final_maps: bool,
+    /// Keep the output of this candidate site in every pass (`PassOutput::kept`), e.g. for
+    /// Grad-CAM at a layer that is not attended.
+    pub keep: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -126,9 +152,9 @@ impl Model {
         let mut outputs: Vec<PassOutput> = Vec::with_capacity(passes);
         let mut gains: Option<Vec<Tensor>> = None;
         for t in 0..passes {
-            let mut tap = Tap { attended: &self.graph.attended, gains: gains.as_deref(), acts: Vec::new() };
+            let mut tap = Tap { attended: &self.graph.attended, gains: gains.as_deref(), acts: Vec::new(), keep: opts.keep, kept: None };
             let out = self.network.forward(x, PassContext { pass: t, train: opts.train }, &mut tap)?;
-            let acts = tap.acts;
+            let (acts, kept) = (tap.acts, tap.kept);
             let last = t + 1 == passes;
             let (query, agreement) = match &self.gatta {
                 Some(g) if !last || opts.final_maps => {
@@ -143,7 +169,7 @@ impl Model {
                 let g = self.gatta.as_ref().expect("several passes only with GAttANet");
                 gains = Some(agreement.iter().zip(&alphas).map(|(a, alpha)| g.gain(a, alpha)).collect::<CResult<_>>()?);
             }
-            outputs.push(PassOutput { logits: out.logits, acts, gains: applied, query, agreement, class_attention: out.attention });
+            outputs.push(PassOutput { logits: out.logits, acts, gains: applied, query, agreement, class_attention: out.attention, kept });
         }
         Ok(outputs)
     }

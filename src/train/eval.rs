@@ -39,7 +39,7 @@ pub fn argmax(logits: &Tensor) -> Result<Vec<u32>> {
 /// Run the passes on a batch; the logits of every pass.
 pub fn forward(model: &Model, batch: &Batch, passes: usize, train: bool) -> Result<Vec<Tensor>> {
     let x = Tensor::from_slice(&batch.x, batch.shape, model.device())?;
-    let out = model.run(&x, &RunOptions { passes, alphas: None, train, final_maps: false })?;
+    let out = model.run(&x, &RunOptions { passes, alphas: None, train, final_maps: false, keep: None })?;
     Ok(out.into_iter().map(|o| o.logits).collect())
 }
 

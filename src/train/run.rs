@@ -634,7 +634,7 @@ pub struct StepResult {
 /// optimiser update at learning rate `lr`. A non-finite loss returns before the backward pass
 /// and leaves the weights untouched (the caller decides what to do).
 pub fn train_step(model: &Model, optimizer: &mut Optimizer, x: &Tensor, labels: &[u32], s: &StepSettings, lr: f64) -> Result<StepResult> {
-    let run = RunOptions { passes: s.passes, alphas: None, train: true, final_maps: false };
+    let run = RunOptions { passes: s.passes, alphas: None, train: true, final_maps: false, keep: None };
     let mut logits: Vec<Tensor> = model.run(x, &run)?.into_iter().map(|o| o.logits).collect();
     let loss = passes_loss(&logits, labels, s.label_smoothing, s.aux)?;
     let loss_value = f64::from(loss.to_scalar::<f32>()?);

@@ -120,12 +120,6 @@ pub struct ViewOpts {
     pub present: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hover {
-    pub key: String,
-    pub text: String,
-}
-
 struct Job {
     seq: u32,
     image: Rc<ImageData>,
@@ -134,38 +128,59 @@ struct Job {
 pub enum Msg {
     Heard(Heard),
     WorkerTimeout(u32),
-    /// The window became phone-sized (true) or wider (false).
-    Narrow(bool),
-    /// Start or stop stepping through the passes on a timer; a tick shows the next pass.
-    Play(bool),
-    PlayTick,
+    Model(ModelMsg),
+    Image(ImageMsg),
+    Run(RunMsg),
+    View(ViewMsg),
+    Export(ExportMsg),
+    Tour(tour::TourMsg),
+    DismissError,
+}
+
+/// The models on offer, the choice, its download and the engine it runs on.
+pub enum ModelMsg {
     Manifest(Result<Vec<ModelEntry>, String>),
-    SelectModel(String),
-    ModelProgress {
+    Select(String),
+    Progress {
         seq: u32,
         loaded: f64,
         total: Option<f64>,
     },
-    ModelFetched {
+    Fetched {
         seq: u32,
         entry: ModelEntry,
         result: Result<(String, Vec<u8>), String>,
     },
+    /// The badge's toggle: run the model on this engine from now on (kept in the URL).
+    SetBackend(Preference),
+}
+
+/// The image: a sample, a file (picked, dropped or pasted) or a camera snapshot.
+pub enum ImageMsg {
     PickSample(&'static str),
-    SampleFetched {
-        id: &'static str,
-        result: Result<Vec<u8>, String>,
-    },
+    SampleFetched { id: &'static str, result: Result<Vec<u8>, String> },
     OpenFile(File),
-    FileRead {
-        name: String,
-        url: String,
-        result: Result<Vec<u8>, String>,
-    },
+    FileRead { name: String, url: String, result: Result<Vec<u8>, String> },
+    Dragging(bool),
+    StartCamera,
+    CameraStarted(Result<MediaStream, String>),
+    Capture,
+    StopCamera,
+}
+
+/// What the model computes: they rerun it.
+pub enum RunMsg {
     SetPasses(usize),
     SetAlpha(f32),
+}
+
+/// How the result is shown: they redraw, never rerun.
+pub enum ViewMsg {
     SetPass(usize),
     StepPass(i32),
+    /// Start or stop stepping through the passes on a timer; a tick shows the next pass.
+    Play(bool),
+    PlayTick,
     SetNorm(Normalization),
     SetCmap(ColorMap),
     SetAcmap(ColorMap),
@@ -174,52 +189,88 @@ pub enum Msg {
     SetAllPasses(bool),
     SetPhoto(bool),
     SetPresent(bool),
-    Hover(Option<Hover>),
-    Dragging(bool),
-    ExportPng,
-    ExportJson,
-    CopyLink,
-    LinkCopied(bool),
-    Tour(tour::TourMsg),
-    DismissError,
-    StartCamera,
-    CameraStarted(Result<MediaStream, String>),
-    Capture,
-    StopCamera,
-    /// The badge's toggle: run the model on this engine from now on (kept in the URL).
-    SetBackend(Preference),
+    /// The window became phone-sized (true) or wider (false).
+    Narrow(bool),
 }
 
-pub struct App {
-    url_state: UrlState,
-    /// The engine asked for (`?backend=`, or the badge's toggle).
-    requested: Preference,
-    /// The engine the worker runs the model on, as it last reported (None before any model).
-    engine: Option<EngineStatus>,
+pub enum ExportMsg {
+    Png,
+    Json,
+    CopyLink,
+    LinkCopied(bool),
+}
+
+macro_rules! into_msg {
+    ($($part:ty => $variant:ident),*) => {$(
+        impl From<$part> for Msg {
+            fn from(m: $part) -> Msg {
+                Msg::$variant(m)
+            }
+        }
+    )*};
+}
+into_msg!(ModelMsg => Model, ImageMsg => Image, RunMsg => Run, ViewMsg => View, ExportMsg => Export, tour::TourMsg => Tour);
+
+/// The conversation with the inference worker (worker_link.rs).
+struct WorkerConn {
     bridge: Option<Bridge>,
-    worker_ready: bool,
-    worker_generation: u32,
+    ready: bool,
+    /// Which start of the worker this is (a timeout names the one it was set for).
+    generation: u32,
     restarts: u32,
     /// Requests waiting for the worker to start (or restart).
     outbox: Vec<(Request, Option<Rc<Vec<u8>>>)>,
     next_seq: u32,
-    next_image_id: u32,
-    manifest: Option<Vec<ModelEntry>>,
-    model: Option<LoadedModel>,
-    model_load: ModelLoad,
+}
+
+/// The models on offer and the one in use.
+pub struct ModelSlot {
+    pub manifest: Option<Vec<ModelEntry>>,
+    pub current: Option<LoadedModel>,
+    pub load: ModelLoad,
     /// seq of the model download/build in progress.
-    model_seq: Option<u32>,
-    pending_model: Option<(ModelEntry, String, Rc<Vec<u8>>)>,
-    shown: Option<Shown>,
+    pub seq: Option<u32>,
+    pending: Option<(ModelEntry, String, Rc<Vec<u8>>)>,
+    /// The engine asked for (`?backend=`, or the badge's toggle).
+    pub requested: Preference,
+    /// The engine the worker runs the model on, as it last reported (None before any model).
+    pub engine: Option<EngineStatus>,
+}
+
+/// Images on their way through the worker, and the result shown.
+pub struct Jobs {
+    pub shown: Option<Shown>,
     inflight: Option<Job>,
     queued: Option<Rc<ImageData>>,
     sample_cache: HashMap<&'static str, Rc<Vec<u8>>>,
     /// The image to inspect once a model is loaded.
-    waiting_image: Option<Rc<ImageData>>,
+    waiting: Option<Rc<ImageData>>,
+    next_image_id: u32,
+}
+
+/// The guided tour (tour.rs).
+pub struct TourState {
+    /// The step shown, when the tour is open.
+    pub step: Option<usize>,
+    /// Whether the tour is open, for the window's key handler (which outlives any borrow of App).
+    open: Rc<Cell<bool>>,
+    /// The step the dialog was last placed for; focus requests for the next redraw.
+    placed: Option<usize>,
+    focus_in: bool,
+    return_focus: bool,
+    pub button: NodeRef,
+    pub dialog: NodeRef,
+}
+
+pub struct App {
+    url_state: UrlState,
+    worker: WorkerConn,
+    pub models: ModelSlot,
+    pub jobs: Jobs,
+    pub tour: TourState,
     passes: Option<usize>,
     alpha: f32,
     view: ViewOpts,
-    hover: Option<Hover>,
     error: Option<String>,
     notice: Option<String>,
     dragging: bool,
@@ -231,16 +282,6 @@ pub struct App {
     last_query: String,
     /// `?debug=panic-worker` fires once.
     debug_fired: bool,
-    /// The guided tour's step, when it is open (tour.rs).
-    tour: Option<usize>,
-    /// Whether the tour is open, for the window's key handler (which outlives any borrow of App).
-    tour_open: Rc<Cell<bool>>,
-    /// The step the dialog was last placed for; focus requests for the next redraw.
-    tour_placed: Option<usize>,
-    tour_focus_in: bool,
-    tour_return_focus: bool,
-    tour_button: NodeRef,
-    tour_dialog: NodeRef,
     /// Stepping through the passes on a timer (the stepper's Play button).
     playing: Option<Interval>,
     /// A phone-sized window (max-width 639px): maps a row per layer, charts drawn narrow.
@@ -258,13 +299,13 @@ impl App {
     }
 
     fn new_image(&mut self, bytes: Rc<Vec<u8>>, source: Source, display: DisplayUrl) -> Rc<ImageData> {
-        self.next_image_id += 1;
-        Rc::new(ImageData { id: self.next_image_id, bytes, source, display: Rc::new(display) })
+        self.jobs.next_image_id += 1;
+        Rc::new(ImageData { id: self.jobs.next_image_id, bytes, source, display: Rc::new(display) })
     }
 
     fn pick_sample(&mut self, ctx: &Context<Self>, id: &'static str) {
         let Some(sample) = samples::find(id) else { return };
-        if let Some(bytes) = self.sample_cache.get(id).cloned() {
+        if let Some(bytes) = self.jobs.sample_cache.get(id).cloned() {
             let img = self.new_image(bytes, Source::Sample(id), DisplayUrl { url: sample.file.into(), revoke: false });
             self.request(img);
             return;
@@ -273,34 +314,34 @@ impl App {
         let file = sample.file;
         wasm_bindgen_futures::spawn_local(async move {
             let result = fetch::get_bytes(file, None).await;
-            link.send_message(Msg::SampleFetched { id, result });
+            link.send_message(ImageMsg::SampleFetched { id, result });
         });
     }
 
     fn select_model(&mut self, ctx: &Context<Self>, name: &str) {
-        let Some(entry) = self.manifest.as_ref().and_then(|m| m.iter().find(|e| e.name == name)).cloned() else {
+        let Some(entry) = self.models.manifest.as_ref().and_then(|m| m.iter().find(|e| e.name == name)).cloned() else {
             self.error = Some(format!("There is no model called “{name}”."));
             return;
         };
-        if self.model.as_ref().is_some_and(|m| m.entry.name == name) && self.model_seq.is_none() {
+        if self.models.current.as_ref().is_some_and(|m| m.entry.name == name) && self.models.seq.is_none() {
             return;
         }
         let seq = self.seq();
-        self.model_seq = Some(seq);
-        self.model_load = ModelLoad::Downloading { name: entry.name.clone(), loaded: 0.0, total: entry.bytes.map(|b| b as f64) };
+        self.models.seq = Some(seq);
+        self.models.load = ModelLoad::Downloading { name: entry.name.clone(), loaded: 0.0, total: entry.bytes.map(|b| b as f64) };
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
             let dir = entry.dir();
             let progress_link = link.clone();
             let progress: fetch::Progress =
-                Rc::new(move |loaded, total| progress_link.send_message(Msg::ModelProgress { seq, loaded, total }));
+                Rc::new(move |loaded, total| progress_link.send_message(ModelMsg::Progress { seq, loaded, total }));
             let result = async {
                 let config = fetch::get_text(&format!("{dir}/config.json")).await?;
                 let weights = fetch::get_bytes(&format!("{dir}/model.safetensors"), Some(progress)).await?;
                 Ok::<_, String>((config, weights))
             }
             .await;
-            link.send_message(Msg::ModelFetched { seq, entry, result });
+            link.send_message(ModelMsg::Fetched { seq, entry, result });
         });
     }
 
@@ -319,12 +360,12 @@ impl App {
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
             let result = fetch::blob_bytes(&file).await;
-            link.send_message(Msg::FileRead { name, url, result });
+            link.send_message(ImageMsg::FileRead { name, url, result });
         });
     }
 
     fn status(&self) -> (String, &'static str) {
-        match &self.model_load {
+        match &self.models.load {
             ModelLoad::Downloading { name, loaded, total } => {
                 let pct = total.filter(|t| *t > 0.0).map(|t| format!(" {:.0}%", 100.0 * loaded / t)).unwrap_or_default();
                 return (format!("downloading {name}…{pct}"), "busy");
@@ -332,18 +373,18 @@ impl App {
             ModelLoad::Building { name } => return (format!("preparing {name}…"), "busy"),
             ModelLoad::Idle => {}
         }
-        if self.bridge.is_none() {
+        if self.worker.bridge.is_none() {
             return ("stopped".into(), "bad");
         }
-        if self.manifest.is_none() && self.model.is_none() {
+        if self.models.manifest.is_none() && self.models.current.is_none() {
             return ("loading…".into(), "busy");
         }
-        if self.inflight.is_some() || self.queued.is_some() || self.waiting_image.is_some() {
+        if self.jobs.inflight.is_some() || self.jobs.queued.is_some() || self.jobs.waiting.is_some() {
             return ("computing…".into(), "busy");
         }
-        if self.shown.is_some() {
+        if self.jobs.shown.is_some() {
             ("ready".into(), "ok")
-        } else if self.model.is_some() {
+        } else if self.models.current.is_some() {
             ("no image yet".into(), "busy")
         } else {
             ("no model".into(), "bad")
@@ -351,16 +392,16 @@ impl App {
     }
 
     fn current_url_state(&self) -> UrlState {
-        let sample = self.shown.as_ref().and_then(|s| match s.image.source {
+        let sample = self.jobs.shown.as_ref().and_then(|s| match s.image.source {
             Source::Sample(id) => Some(id.to_string()),
             _ => None,
         });
         UrlState {
-            model: self.model.as_ref().map(|m| m.entry.name.clone()),
+            model: self.models.current.as_ref().map(|m| m.entry.name.clone()),
             sample,
             passes: self.passes,
             alpha: (self.alpha != 1.0).then_some(self.alpha),
-            pass: self.shown.as_ref().map(|_| self.view.pass),
+            pass: self.jobs.shown.as_ref().map(|_| self.view.pass),
             norm: (self.view.norm != Normalization::PerMap).then_some(self.view.norm),
             cmap: (self.view.cmap != ColorMap::Diverging).then_some(self.view.cmap),
             acmap: (self.view.acmap != ColorMap::Sequential).then_some(self.view.acmap),
@@ -369,21 +410,251 @@ impl App {
             all_passes: (!self.view.all_passes).then_some(false),
             photo: self.view.photo.then_some(true),
             present: self.view.present.then_some(true),
-            backend: self.requested.param().map(String::from),
+            backend: self.models.requested.param().map(String::from),
             debug: None,
         }
     }
+}
 
-    fn on_key(&mut self, key: &str) -> bool {
-        let Some(shown) = &self.shown else { return false };
-        let n = shown.inspection.passes.len();
-        match key {
-            "ArrowLeft" if self.view.pass > 0 => self.view.pass -= 1,
-            "ArrowRight" if self.view.pass + 1 < n => self.view.pass += 1,
-            "Home" => self.view.pass = 0,
-            "End" => self.view.pass = n.saturating_sub(1),
-            _ => return false,
+impl App {
+    fn update_model(&mut self, ctx: &Context<Self>, msg: ModelMsg) -> bool {
+        match msg {
+            ModelMsg::Manifest(Ok(entries)) => {
+                let wanted = self.url_state.model.take();
+                let pick =
+                    wanted.as_ref().and_then(|w| entries.iter().find(|e| &e.name == w)).or_else(|| entries.first()).map(|e| e.name.clone());
+                if let Some(w) = wanted.filter(|w| !entries.iter().any(|e| &e.name == w)) {
+                    self.notice = Some(format!("The link asks for model “{w}”, which this site does not have; showing another."));
+                }
+                self.models.manifest = Some(entries);
+                if let Some(name) = pick {
+                    self.select_model(ctx, &name);
+                }
+            }
+            ModelMsg::Manifest(Err(e)) => {
+                self.models.manifest = Some(Vec::new());
+                self.error = Some(e);
+            }
+            ModelMsg::Select(name) => self.select_model(ctx, &name),
+            ModelMsg::Progress { seq, loaded, total } => {
+                if self.models.seq != Some(seq) {
+                    return false;
+                }
+                if let ModelLoad::Downloading { loaded: l, total: t, .. } = &mut self.models.load {
+                    *l = loaded;
+                    if total.is_some() {
+                        *t = total;
+                    }
+                }
+            }
+            ModelMsg::Fetched { seq, entry, result } => {
+                if self.models.seq != Some(seq) {
+                    return false;
+                }
+                match result {
+                    Ok((config, weights)) => {
+                        let weights = Rc::new(weights);
+                        self.models.load = ModelLoad::Building { name: entry.name.clone() };
+                        let req =
+                            Request::LoadModel { seq, name: entry.name.clone(), config: config.clone(), backend: self.models.requested };
+                        self.models.pending = Some((entry, config, weights.clone()));
+                        self.post(req, Some(weights));
+                    }
+                    Err(e) => {
+                        self.models.seq = None;
+                        self.models.load = ModelLoad::Idle;
+                        self.error =
+                            Some(format!("Model “{}” could not be downloaded: {e}. {}", entry.name, keep_model(&self.models.current)));
+                    }
+                }
+            }
+            ModelMsg::SetBackend(requested) => {
+                if self.models.seq.is_some() {
+                    return false;
+                }
+                self.models.requested = requested;
+                self.notice = None;
+                if self.models.current.is_none() {
+                    self.models.engine = None;
+                    self.post(Request::Probe { backend: requested }, None);
+                }
+                self.reload_model();
+            }
         }
+        true
+    }
+
+    fn update_image(&mut self, ctx: &Context<Self>, msg: ImageMsg) -> bool {
+        match msg {
+            ImageMsg::PickSample(id) => self.pick_sample(ctx, id),
+            ImageMsg::SampleFetched { id, result } => match result {
+                Ok(bytes) => {
+                    let bytes = Rc::new(bytes);
+                    self.jobs.sample_cache.insert(id, bytes.clone());
+                    let file = samples::find(id).map_or("", |s| s.file);
+                    let img = self.new_image(bytes, Source::Sample(id), DisplayUrl { url: file.into(), revoke: false });
+                    self.request(img);
+                }
+                Err(e) => self.error = Some(format!("The sample image could not be loaded: {e}")),
+            },
+            ImageMsg::OpenFile(file) => self.read_file(ctx, file),
+            ImageMsg::FileRead { name, url, result } => match result {
+                Ok(bytes) => {
+                    let img = self.new_image(Rc::new(bytes), Source::File(name), DisplayUrl { url, revoke: true });
+                    self.request(img);
+                }
+                Err(e) => {
+                    let _ = Url::revoke_object_url(&url);
+                    self.error = Some(format!("“{name}” could not be read: {e}. {KEEP_EXISTING}"));
+                }
+            },
+            ImageMsg::Dragging(d) => {
+                if self.dragging == d {
+                    return false;
+                }
+                self.dragging = d;
+            }
+            ImageMsg::StartCamera => {
+                let link = ctx.link().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    link.send_message(ImageMsg::CameraStarted(export::start_camera().await));
+                });
+                return false;
+            }
+            ImageMsg::CameraStarted(Ok(stream)) => self.camera = Some(stream),
+            ImageMsg::CameraStarted(Err(e)) => self.error = Some(format!("The camera is not available: {e}")),
+            ImageMsg::Capture => {
+                let shot =
+                    self.video_ref.cast::<web_sys::HtmlVideoElement>().ok_or("no video".to_string()).and_then(|v| export::snapshot(&v));
+                if let Some(s) = self.camera.take() {
+                    export::stop_camera(&s);
+                }
+                match shot {
+                    Ok(png) => {
+                        let url = object_url(&png, "image/png");
+                        let img = self.new_image(Rc::new(png), Source::Camera, DisplayUrl { url, revoke: true });
+                        self.request(img);
+                    }
+                    Err(e) => self.error = Some(format!("The snapshot failed: {e}")),
+                }
+            }
+            ImageMsg::StopCamera => {
+                if let Some(s) = self.camera.take() {
+                    export::stop_camera(&s);
+                }
+            }
+        }
+        true
+    }
+
+    fn update_run(&mut self, msg: RunMsg) -> bool {
+        match msg {
+            RunMsg::SetPasses(n) => {
+                let n = n.clamp(1, MAX_PASSES);
+                if self.passes != Some(n) {
+                    self.passes = Some(n);
+                    self.recompute();
+                }
+            }
+            RunMsg::SetAlpha(a) => {
+                let a = if a.is_finite() { a.clamp(0.0, MAX_ALPHA_SCALE) } else { 1.0 };
+                if (self.alpha - a).abs() > 1e-6 {
+                    self.alpha = a;
+                    self.recompute();
+                }
+            }
+        }
+        true
+    }
+
+    fn update_view(&mut self, ctx: &Context<Self>, msg: ViewMsg) -> bool {
+        let v = &mut self.view;
+        match msg {
+            // Choosing a pass by hand takes over from Play.
+            ViewMsg::SetPass(p) => {
+                self.playing = None;
+                v.pass = p;
+            }
+            ViewMsg::StepPass(d) => {
+                let was_playing = self.playing.take().is_some();
+                return self.step_pass(d) || was_playing;
+            }
+            ViewMsg::Play(on) => {
+                self.playing = if on {
+                    let send = Self::link_send(ctx);
+                    Interval::start(PLAY_MS, move || send.emit(ViewMsg::PlayTick.into()))
+                } else {
+                    None
+                };
+            }
+            ViewMsg::PlayTick => {
+                let Some(shown) = &self.jobs.shown else { return false };
+                v.pass = (v.pass + 1) % shown.inspection.passes.len().max(1);
+            }
+            ViewMsg::SetNorm(n) => v.norm = n,
+            ViewMsg::SetCmap(c) => v.cmap = c,
+            ViewMsg::SetAcmap(c) => v.acmap = c,
+            ViewMsg::SetOpacity(o) => v.opacity = o.clamp(0.0, 1.0),
+            ViewMsg::SetSmooth(s) => v.smooth = s,
+            ViewMsg::SetAllPasses(a) => v.all_passes = a,
+            ViewMsg::SetPhoto(p) => v.photo = p,
+            ViewMsg::SetPresent(on) => {
+                if v.present == on {
+                    return false;
+                }
+                v.present = on;
+            }
+            ViewMsg::Narrow(narrow) => {
+                if self.narrow == narrow {
+                    return false;
+                }
+                self.narrow = narrow;
+            }
+        }
+        true
+    }
+
+    fn update_export(&mut self, ctx: &Context<Self>, msg: ExportMsg) -> bool {
+        let Some(shown) = &self.jobs.shown else { return false };
+        match msg {
+            ExportMsg::Png => {
+                if let Err(e) = export::figure_png(shown, &self.view) {
+                    self.error = Some(format!("The PNG could not be made: {e}"));
+                }
+            }
+            ExportMsg::Json => {
+                if let Err(e) = export::inspection_json(&shown.inspection) {
+                    self.error = Some(format!("The JSON could not be saved: {e}"));
+                }
+            }
+            ExportMsg::CopyLink => {
+                let link = ctx.link().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    link.send_message(ExportMsg::LinkCopied(export::copy_link().await.is_ok()));
+                });
+                return false;
+            }
+            ExportMsg::LinkCopied(ok) => {
+                self.notice = Some(if ok {
+                    "Link copied: it opens this model, sample, pass and view.".into()
+                } else {
+                    "Copy the address bar: it holds this model, sample, pass and view.".into()
+                });
+            }
+        }
+        true
+    }
+
+    /// One pass back (d < 0) or forward; false at either end.
+    fn step_pass(&mut self, d: i32) -> bool {
+        let Some(shown) = &self.jobs.shown else { return false };
+        let n = shown.inspection.passes.len();
+        let p = self.view.pass;
+        self.view.pass = match d {
+            ..=-1 if p > 0 => p - 1,
+            1.. if p + 1 < n => p + 1,
+            _ => return false,
+        };
         true
     }
 }
@@ -479,9 +750,9 @@ impl Component for App {
             }
             if !typing && matches!(e.key().as_str(), "ArrowLeft" | "ArrowRight") {
                 e.prevent_default();
-                send.emit(Msg::StepPass(if e.key() == "ArrowLeft" { -1 } else { 1 }));
+                send.emit(ViewMsg::StepPass(if e.key() == "ArrowLeft" { -1 } else { 1 }).into());
             } else if e.key() == "Escape" {
-                send.emit(Msg::SetPresent(false));
+                send.emit(ViewMsg::SetPresent(false).into());
             }
         });
         let _ = window.add_event_listener_with_callback("keydown", keydown.as_ref().unchecked_ref());
@@ -490,7 +761,7 @@ impl Component for App {
             let file = e.clipboard_data().and_then(|d| d.files()).and_then(|f| f.get(0));
             if let Some(file) = file {
                 e.prevent_default();
-                send.emit(Msg::OpenFile(file));
+                send.emit(ImageMsg::OpenFile(file).into());
             }
         });
         let _ = window.add_event_listener_with_callback("paste", paste.as_ref().unchecked_ref());
@@ -500,7 +771,7 @@ impl Component for App {
         let narrow_change = narrow_query.map(|q| {
             let send = Self::link_send(ctx);
             let query = q.clone();
-            let on_change = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| send.emit(Msg::Narrow(query.matches())));
+            let on_change = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| send.emit(ViewMsg::Narrow(query.matches()).into()));
             let _ = q.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
             on_change
         });
@@ -520,27 +791,10 @@ impl Component for App {
             alpha: url_state.alpha.unwrap_or(1.0),
             passes: None,
             url_state,
-            requested,
-            engine: None,
-            bridge: None,
-            worker_ready: false,
-            worker_generation: 0,
-            restarts: 0,
-            outbox: Vec::new(),
-            next_seq: 0,
-            next_image_id: 0,
-            manifest: None,
-            model: None,
-            model_load: ModelLoad::Idle,
-            model_seq: None,
-            pending_model: None,
-            shown: None,
-            inflight: None,
-            queued: None,
-            sample_cache: HashMap::new(),
-            waiting_image: None,
+            worker: WorkerConn { bridge: None, ready: false, generation: 0, restarts: 0, outbox: Vec::new(), next_seq: 0 },
+            models: ModelSlot { manifest: None, current: None, load: ModelLoad::Idle, seq: None, pending: None, requested, engine: None },
+            jobs: Jobs { shown: None, inflight: None, queued: None, sample_cache: HashMap::new(), waiting: None, next_image_id: 0 },
             view,
-            hover: None,
             error: None,
             notice: None,
             dragging: false,
@@ -550,13 +804,15 @@ impl Component for App {
             cache: RefCell::new(HashMap::new()),
             last_query: search,
             debug_fired: false,
-            tour: None,
-            tour_open,
-            tour_placed: None,
-            tour_focus_in: false,
-            tour_return_focus: false,
-            tour_button: NodeRef::default(),
-            tour_dialog: NodeRef::default(),
+            tour: TourState {
+                step: None,
+                open: tour_open,
+                placed: None,
+                focus_in: false,
+                return_focus: false,
+                button: NodeRef::default(),
+                dialog: NodeRef::default(),
+            },
             playing: None,
             narrow,
             _narrow_change: narrow_change,
@@ -565,14 +821,14 @@ impl Component for App {
         };
         app.spawn_worker(ctx);
         // The badge names the engine before a model arrives (or when none can be loaded).
-        app.post(Request::Probe { backend: app.requested }, None);
+        app.post(Request::Probe { backend: app.models.requested }, None);
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
             let result = match fetch::get_text(fetch::MANIFEST_URL).await {
                 Ok(text) => fetch::parse_manifest(&text),
                 Err(e) => Err(format!("The list of models could not be loaded: {e}")),
             };
-            link.send_message(Msg::Manifest(result));
+            link.send_message(ModelMsg::Manifest(result));
         });
         let sample = app.url_state.sample.clone().and_then(|s| samples::find(&s)).map_or(samples::DEFAULT_SAMPLE, |s| s.id);
         app.pick_sample(ctx, sample);
@@ -581,235 +837,36 @@ impl Component for App {
 
     fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
         match msg {
-            Msg::Heard(Heard::Reply(reply, bytes)) => return self.on_reply(ctx, reply, bytes),
-            Msg::Heard(Heard::Crashed(why)) => self.restart_worker(ctx, &why),
-            Msg::Narrow(narrow) => {
-                if self.narrow == narrow {
-                    return false;
-                }
-                self.narrow = narrow;
+            Msg::Heard(Heard::Reply(reply, bytes)) => self.on_reply(ctx, reply, bytes),
+            Msg::Heard(Heard::Crashed(why)) => {
+                self.restart_worker(ctx, &why);
+                true
             }
             Msg::WorkerTimeout(generation) => {
-                if generation != self.worker_generation || self.worker_ready || self.bridge.is_none() {
+                if generation != self.worker.generation || self.worker.ready || self.worker.bridge.is_none() {
                     return false;
                 }
                 self.restart_worker(ctx, "it did not start in time (is worker_bg.wasm reachable?)");
+                true
             }
-            Msg::Manifest(Ok(entries)) => {
-                let wanted = self.url_state.model.take();
-                let pick =
-                    wanted.as_ref().and_then(|w| entries.iter().find(|e| &e.name == w)).or_else(|| entries.first()).map(|e| e.name.clone());
-                if let Some(w) = wanted.filter(|w| !entries.iter().any(|e| &e.name == w)) {
-                    self.notice = Some(format!("The link asks for model “{w}”, which this site does not have; showing another."));
-                }
-                self.manifest = Some(entries);
-                if let Some(name) = pick {
-                    self.select_model(ctx, &name);
-                }
-            }
-            Msg::Manifest(Err(e)) => {
-                self.manifest = Some(Vec::new());
-                self.error = Some(e);
-            }
-            Msg::SelectModel(name) => self.select_model(ctx, &name),
-            Msg::ModelProgress { seq, loaded, total } => {
-                if self.model_seq != Some(seq) {
-                    return false;
-                }
-                if let ModelLoad::Downloading { loaded: l, total: t, .. } = &mut self.model_load {
-                    *l = loaded;
-                    if total.is_some() {
-                        *t = total;
-                    }
-                }
-            }
-            Msg::ModelFetched { seq, entry, result } => {
-                if self.model_seq != Some(seq) {
-                    return false;
-                }
-                match result {
-                    Ok((config, weights)) => {
-                        let weights = Rc::new(weights);
-                        self.model_load = ModelLoad::Building { name: entry.name.clone() };
-                        let req = Request::LoadModel { seq, name: entry.name.clone(), config: config.clone(), backend: self.requested };
-                        self.pending_model = Some((entry, config, weights.clone()));
-                        self.post(req, Some(weights));
-                    }
-                    Err(e) => {
-                        self.model_seq = None;
-                        self.model_load = ModelLoad::Idle;
-                        self.error = Some(format!("Model “{}” could not be downloaded: {e}. {}", entry.name, keep_model(&self.model)));
-                    }
-                }
-            }
-            Msg::PickSample(id) => self.pick_sample(ctx, id),
-            Msg::SampleFetched { id, result } => match result {
-                Ok(bytes) => {
-                    let bytes = Rc::new(bytes);
-                    self.sample_cache.insert(id, bytes.clone());
-                    let file = samples::find(id).map_or("", |s| s.file);
-                    let img = self.new_image(bytes, Source::Sample(id), DisplayUrl { url: file.into(), revoke: false });
-                    self.request(img);
-                }
-                Err(e) => self.error = Some(format!("The sample image could not be loaded: {e}")),
-            },
-            Msg::OpenFile(file) => self.read_file(ctx, file),
-            Msg::FileRead { name, url, result } => match result {
-                Ok(bytes) => {
-                    let img = self.new_image(Rc::new(bytes), Source::File(name), DisplayUrl { url, revoke: true });
-                    self.request(img);
-                }
-                Err(e) => {
-                    let _ = Url::revoke_object_url(&url);
-                    self.error = Some(format!("“{name}” could not be read: {e}. {KEEP_EXISTING}"));
-                }
-            },
-            Msg::SetPasses(n) => {
-                let n = n.clamp(1, MAX_PASSES);
-                if self.passes != Some(n) {
-                    self.passes = Some(n);
-                    self.recompute();
-                }
-            }
-            Msg::SetAlpha(a) => {
-                let a = if a.is_finite() { a.clamp(0.0, MAX_ALPHA_SCALE) } else { 1.0 };
-                if (self.alpha - a).abs() > 1e-6 {
-                    self.alpha = a;
-                    self.recompute();
-                }
-            }
-            // Choosing a pass by hand takes over from Play.
-            Msg::SetPass(p) => {
-                self.playing = None;
-                self.view.pass = p;
-            }
-            Msg::StepPass(d) => {
-                let was_playing = self.playing.take().is_some();
-                let key = if d < 0 { "ArrowLeft" } else { "ArrowRight" };
-                return self.on_key(key) || was_playing;
-            }
-            Msg::Play(on) => {
-                self.playing = if on {
-                    let send = Self::link_send(ctx);
-                    Interval::start(PLAY_MS, move || send.emit(Msg::PlayTick))
-                } else {
-                    None
-                };
-            }
-            Msg::PlayTick => {
-                let Some(shown) = &self.shown else { return false };
-                let n = shown.inspection.passes.len().max(1);
-                self.view.pass = (self.view.pass + 1) % n;
-            }
-            Msg::SetNorm(n) => self.view.norm = n,
-            Msg::SetCmap(c) => self.view.cmap = c,
-            Msg::SetAcmap(c) => self.view.acmap = c,
-            Msg::SetOpacity(o) => self.view.opacity = o.clamp(0.0, 1.0),
-            Msg::SetSmooth(s) => self.view.smooth = s,
-            Msg::SetAllPasses(a) => self.view.all_passes = a,
-            Msg::SetPhoto(p) => self.view.photo = p,
-            Msg::SetPresent(on) => {
-                if self.view.present == on {
-                    return false;
-                }
-                self.view.present = on;
-            }
-            Msg::Hover(h) => {
-                if self.hover == h {
-                    return false;
-                }
-                self.hover = h;
-            }
-            Msg::Dragging(d) => {
-                if self.dragging == d {
-                    return false;
-                }
-                self.dragging = d;
-            }
-            Msg::ExportPng => {
-                if let Some(shown) = &self.shown {
-                    if let Err(e) = export::figure_png(shown, &self.view) {
-                        self.error = Some(format!("The PNG could not be made: {e}"));
-                    }
-                }
-            }
-            Msg::ExportJson => {
-                if let Some(shown) = &self.shown {
-                    if let Err(e) = export::inspection_json(&shown.inspection) {
-                        self.error = Some(format!("The JSON could not be saved: {e}"));
-                    }
-                }
-            }
-            Msg::CopyLink => {
-                let link = ctx.link().clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    link.send_message(Msg::LinkCopied(export::copy_link().await.is_ok()));
-                });
-                return false;
-            }
-            Msg::LinkCopied(ok) => {
-                self.notice = Some(if ok {
-                    "Link copied: it opens this model, sample, pass and view.".into()
-                } else {
-                    "Copy the address bar: it holds this model, sample, pass and view.".into()
-                });
-            }
+            Msg::Model(m) => self.update_model(ctx, m),
+            Msg::Image(m) => self.update_image(ctx, m),
+            Msg::Run(m) => self.update_run(m),
+            Msg::View(m) => self.update_view(ctx, m),
+            Msg::Export(m) => self.update_export(ctx, m),
             Msg::Tour(m) => {
                 // The tour shows the settings cards, which presentation mode hides.
                 if m == tour::TourMsg::Start {
                     self.view.present = false;
                 }
-                return self.tour_update(m);
+                self.tour_update(m)
             }
             Msg::DismissError => {
                 self.error = None;
                 self.notice = None;
-            }
-            Msg::StartCamera => {
-                let link = ctx.link().clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    link.send_message(Msg::CameraStarted(export::start_camera().await));
-                });
-                return false;
-            }
-            Msg::CameraStarted(Ok(stream)) => {
-                self.camera = Some(stream);
-            }
-            Msg::CameraStarted(Err(e)) => self.error = Some(format!("The camera is not available: {e}")),
-            Msg::Capture => {
-                let shot =
-                    self.video_ref.cast::<web_sys::HtmlVideoElement>().ok_or("no video".to_string()).and_then(|v| export::snapshot(&v));
-                if let Some(s) = self.camera.take() {
-                    export::stop_camera(&s);
-                }
-                match shot {
-                    Ok(png) => {
-                        let url = object_url(&png, "image/png");
-                        let img = self.new_image(Rc::new(png), Source::Camera, DisplayUrl { url, revoke: true });
-                        self.request(img);
-                    }
-                    Err(e) => self.error = Some(format!("The snapshot failed: {e}")),
-                }
-            }
-            Msg::StopCamera => {
-                if let Some(s) = self.camera.take() {
-                    export::stop_camera(&s);
-                }
-            }
-            Msg::SetBackend(requested) => {
-                if self.model_seq.is_some() {
-                    return false;
-                }
-                self.requested = requested;
-                self.notice = None;
-                if self.model.is_none() {
-                    self.engine = None;
-                    self.post(Request::Probe { backend: requested }, None);
-                }
-                self.reload_model();
+                true
             }
         }
-        true
     }
 
     fn view(&self, ctx: &Context<Self>) -> Html {
@@ -821,7 +878,7 @@ impl Component for App {
             panic!("deliberate panic in the page (?debug=panic-page)");
         }
         let query = self.current_url_state().to_query();
-        if query != self.last_query && (self.model.is_some() || self.shown.is_some()) {
+        if query != self.last_query && (self.models.current.is_some() || self.jobs.shown.is_some()) {
             if let Some(w) = web_sys::window() {
                 let path = w.location().pathname().unwrap_or_default();
                 let hash = w.location().hash().unwrap_or_default();
@@ -833,7 +890,8 @@ impl Component for App {
         }
         // A <select> keeps what the user picked even when that model failed to load: put the
         // model in use back (the virtual DOM did not change, so Yew would not).
-        if let (None, Some(m), Some(sel)) = (self.model_seq, &self.model, self.model_select.cast::<web_sys::HtmlSelectElement>()) {
+        if let (None, Some(m), Some(sel)) = (self.models.seq, &self.models.current, self.model_select.cast::<web_sys::HtmlSelectElement>())
+        {
             if sel.value() != m.entry.name {
                 sel.set_value(&m.entry.name);
             }

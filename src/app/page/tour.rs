@@ -40,12 +40,13 @@ pub struct Step {
 /// class token).
 pub fn steps(app: &App) -> Vec<Step> {
     let size = app
+        .jobs
         .shown
         .as_ref()
         .map(|s| s.inspection.input_size)
-        .or_else(|| app.model.as_ref().map(|m| m.config.input.size))
+        .or_else(|| app.models.current.as_ref().map(|m| m.config.input.size))
         .map_or_else(|| "a few".to_string(), |[h, w]| format!("{w}×{h}"));
-    let has_class_token = app.shown.as_ref().is_some_and(|s| s.inspection.passes.first().is_some_and(|p| p.aggregation.is_some()));
+    let has_class_token = app.jobs.shown.as_ref().is_some_and(|s| s.inspection.passes.first().is_some_and(|p| p.aggregation.is_some()));
     let mut steps = vec![
         Step {
             target: Target::Image,
@@ -111,14 +112,14 @@ pub fn steps(app: &App) -> Vec<Step> {
 impl App {
     /// `tour-target` for the card the current step points at.
     pub(super) fn tour_class(&self, target: Target) -> Option<&'static str> {
-        let i = self.tour?;
+        let i = self.tour.step?;
         (steps(self).get(i)?.target == target).then_some("tour-target")
     }
 
     /// Handles a tour message; returns whether to redraw.
     pub(super) fn tour_update(&mut self, msg: TourMsg) -> bool {
         let n = steps(self).len();
-        let next = match (msg, self.tour) {
+        let next = match (msg, self.tour.step) {
             (TourMsg::Start, _) => Some(0),
             (_, None) => return false,
             (TourMsg::Close, Some(_)) => None,
@@ -128,17 +129,17 @@ impl App {
         };
         match next {
             Some(_) if msg == TourMsg::Start => {
-                self.tour_focus_in = true;
-                self.tour_placed = None;
+                self.tour.focus_in = true;
+                self.tour.placed = None;
             }
             None => {
-                self.tour_return_focus = true;
-                self.tour_placed = None;
+                self.tour.return_focus = true;
+                self.tour.placed = None;
             }
             Some(_) => {}
         }
-        self.tour = next;
-        self.tour_open.set(next.is_some());
+        self.tour.step = next;
+        self.tour.open.set(next.is_some());
         true
     }
 
@@ -146,19 +147,19 @@ impl App {
     /// covers the card least; focus the dialog when it opens and the Tour button when it closes.
     pub(super) fn place_tour(&mut self) {
         let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
-        if self.tour_return_focus {
-            self.tour_return_focus = false;
-            if let Some(b) = self.tour_button.cast::<web_sys::HtmlElement>() {
+        if self.tour.return_focus {
+            self.tour.return_focus = false;
+            if let Some(b) = self.tour.button.cast::<web_sys::HtmlElement>() {
                 let _ = b.focus();
             }
         }
-        let Some(step) = self.tour else { return };
-        if self.tour_placed == Some(step) {
+        let Some(step) = self.tour.step else { return };
+        if self.tour.placed == Some(step) {
             return;
         }
-        let Some(dialog) = self.tour_dialog.cast::<web_sys::HtmlElement>() else { return };
-        self.tour_placed = Some(step);
-        if std::mem::take(&mut self.tour_focus_in) {
+        let Some(dialog) = self.tour.dialog.cast::<web_sys::HtmlElement>() else { return };
+        self.tour.placed = Some(step);
+        if std::mem::take(&mut self.tour.focus_in) {
             if let Some(next) = dialog.query_selector(".tour-next").ok().flatten().and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
                 let _ = next.focus();
             }
@@ -207,7 +208,7 @@ impl App {
 }
 
 pub fn view(app: &App, ctx: &Context<App>) -> Html {
-    let Some(i) = app.tour else { return html! {} };
+    let Some(i) = app.tour.step else { return html! {} };
     let steps = steps(app);
     let i = i.min(steps.len().saturating_sub(1));
     let Some(step) = steps.get(i) else { return html! {} };
@@ -215,7 +216,7 @@ pub fn view(app: &App, ctx: &Context<App>) -> Html {
     let last = i + 1 == steps.len();
     html! {
         <div class="tour" role="dialog" aria-modal="false" aria-labelledby="tour-title" aria-describedby="tour-text"
-            data-testid="tour" data-step={i.to_string()} ref={app.tour_dialog.clone()}>
+            data-testid="tour" data-step={i.to_string()} ref={app.tour.dialog.clone()}>
             <div class="tour-live" aria-live="polite" aria-atomic="true">
                 <p class="tour-count">{ format!("Tour · step {} of {}", i + 1, steps.len()) }</p>
                 <h2 id="tour-title">{ step.title }</h2>

@@ -15,14 +15,14 @@ use crate::model::ModelConfig;
 impl App {
     pub(super) fn spawn_worker(&mut self, ctx: &Context<Self>) {
         let cb = ctx.link().callback(Msg::Heard);
-        self.worker_ready = false;
-        self.worker_generation += 1;
+        self.worker.ready = false;
+        self.worker.generation += 1;
         match Bridge::spawn(move |h| cb.emit(h)) {
             Ok(b) => {
-                self.bridge = Some(b);
+                self.worker.bridge = Some(b);
                 // A worker whose wasm fails to load may die without an error event: give up
                 // waiting after a while instead of showing "loading…" forever.
-                let generation = self.worker_generation;
+                let generation = self.worker.generation;
                 let link = ctx.link().clone();
                 let timeout = Closure::once_into_js(move || link.send_message(Msg::WorkerTimeout(generation)));
                 if let Some(w) = web_sys::window() {
@@ -30,18 +30,18 @@ impl App {
                 }
             }
             Err(e) => {
-                self.bridge = None;
+                self.worker.bridge = None;
                 self.error = Some(format!("The model cannot run: {e}"));
             }
         }
     }
 
     pub(super) fn post(&mut self, req: Request, bytes: Option<Rc<Vec<u8>>>) {
-        if !self.worker_ready {
-            self.outbox.push((req, bytes));
+        if !self.worker.ready {
+            self.worker.outbox.push((req, bytes));
             return;
         }
-        if let Some(b) = &self.bridge {
+        if let Some(b) = &self.worker.bridge {
             if let Err(e) = b.send(&req, bytes.as_deref().map(|v| v.as_slice())) {
                 self.error = Some(e);
             }
@@ -49,8 +49,8 @@ impl App {
     }
 
     pub(super) fn seq(&mut self) -> u32 {
-        self.next_seq += 1;
-        self.next_seq
+        self.worker.next_seq += 1;
+        self.worker.next_seq
     }
 
     fn options(&self) -> InspectOptions {
@@ -59,32 +59,32 @@ impl App {
 
     /// Inspect `image` with the current options (latest wins: one job in flight, one queued).
     pub(super) fn request(&mut self, image: Rc<ImageData>) {
-        if self.model.is_none() {
-            self.waiting_image = Some(image);
+        if self.models.current.is_none() {
+            self.jobs.waiting = Some(image);
             return;
         }
-        if self.inflight.is_some() {
-            self.queued = Some(image);
+        if self.jobs.inflight.is_some() {
+            self.jobs.queued = Some(image);
             return;
         }
         let seq = self.seq();
         let req = Request::Inspect { seq, image_id: image.id, options: self.options() };
         self.post(req, Some(image.bytes.clone()));
-        self.inflight = Some(Job { seq, image });
+        self.jobs.inflight = Some(Job { seq, image });
     }
 
     /// Recompute the image on screen (options or model changed).
     pub(super) fn recompute(&mut self) {
-        let image = self.queued.clone().or_else(|| self.inflight.as_ref().map(|j| j.image.clone()));
-        let image = image.or_else(|| self.shown.as_ref().map(|s| s.image.clone()));
+        let image = self.jobs.queued.clone().or_else(|| self.jobs.inflight.as_ref().map(|j| j.image.clone()));
+        let image = image.or_else(|| self.jobs.shown.as_ref().map(|s| s.image.clone()));
         if let Some(image) = image {
             self.request(image);
         }
     }
 
     fn pump(&mut self) {
-        if self.inflight.is_none() {
-            if let Some(next) = self.queued.take() {
+        if self.jobs.inflight.is_none() {
+            if let Some(next) = self.jobs.queued.take() {
                 self.request(next);
             }
         }
@@ -93,16 +93,16 @@ impl App {
     pub(super) fn on_reply(&mut self, ctx: &Context<Self>, reply: Reply, bytes: Option<Vec<u8>>) -> bool {
         match reply {
             Reply::Ready => {
-                self.worker_ready = true;
-                for (req, bytes) in std::mem::take(&mut self.outbox) {
+                self.worker.ready = true;
+                for (req, bytes) in std::mem::take(&mut self.worker.outbox) {
                     self.post(req, bytes);
                 }
             }
             Reply::ModelLoaded { seq, ms, engine, notice, .. } => {
-                if self.model_seq == Some(seq) {
-                    self.model_seq = None;
-                    self.model_load = ModelLoad::Idle;
-                    self.engine = Some(engine);
+                if self.models.seq == Some(seq) {
+                    self.models.seq = None;
+                    self.models.load = ModelLoad::Idle;
+                    self.models.engine = Some(engine);
                     if notice.is_some() {
                         self.notice = notice;
                     }
@@ -111,20 +111,20 @@ impl App {
                         self.debug_fired = true;
                         self.post(Request::DebugLoseDevice, None);
                     }
-                    if let Some((entry, config_text, weights)) = self.pending_model.take() {
+                    if let Some((entry, config_text, weights)) = self.models.pending.take() {
                         match ModelConfig::from_json(&config_text) {
                             Ok(config) => {
-                                let changed = self.model.as_ref().is_none_or(|m| m.entry.name != entry.name);
+                                let changed = self.models.current.as_ref().is_none_or(|m| m.entry.name != entry.name);
                                 if changed {
                                     // Passes come from the new model unless the link asked for some.
                                     self.passes = self.url_state.passes.take();
                                 }
-                                self.model = Some(LoadedModel { entry, config, config_text, weights, build_ms: ms });
+                                self.models.current = Some(LoadedModel { entry, config, config_text, weights, build_ms: ms });
                             }
                             Err(e) => self.error = Some(format!("The model's config.json is invalid: {e}")),
                         }
                     }
-                    match self.waiting_image.take() {
+                    match self.jobs.waiting.take() {
                         Some(img) => self.request(img),
                         None => self.recompute(),
                     }
@@ -135,15 +135,15 @@ impl App {
                 }
             }
             Reply::Inspected { seq, inspection, view, crop, original_size, decode_ms, run_ms, backend, .. } => {
-                if self.inflight.as_ref().is_none_or(|j| j.seq != seq) {
+                if self.jobs.inflight.as_ref().is_none_or(|j| j.seq != seq) {
                     return false;
                 }
-                let job = self.inflight.take().expect("checked");
+                let job = self.jobs.inflight.take().expect("checked");
                 let rgb = bytes.and_then(|b| image::RgbImage::from_raw(view[0], view[1], b));
                 match rgb {
                     Some(rgb) => {
                         let passes = inspection.passes.len();
-                        let was_last = self.shown.as_ref().is_none_or(|s| self.view.pass + 1 >= s.inspection.passes.len());
+                        let was_last = self.jobs.shown.as_ref().is_none_or(|s| self.view.pass + 1 >= s.inspection.passes.len());
                         if let Some(p) = self.url_state.pass.take() {
                             self.view.pass = p;
                         } else if was_last || self.view.pass >= passes {
@@ -151,7 +151,7 @@ impl App {
                         }
                         self.view.pass = self.view.pass.min(passes.saturating_sub(1));
                         self.cache.borrow_mut().clear();
-                        self.shown = Some(Shown {
+                        self.jobs.shown = Some(Shown {
                             view_url: crate::app::render::png_data_url(&rgb),
                             view_rgb: Rc::new(rgb),
                             image: job.image,
@@ -163,21 +163,20 @@ impl App {
                             backend,
                         });
                         self.error = None;
-                        self.hover = None;
-                        self.restarts = 0;
+                        self.worker.restarts = 0;
                     }
                     None => self.error = Some("The worker sent a malformed result.".into()),
                 }
                 self.pump();
             }
             Reply::Failed { seq, stage, message } => {
-                if self.model_seq == Some(seq) {
-                    let name = self.pending_model.take().map(|p| p.0.name).unwrap_or_default();
-                    self.model_seq = None;
-                    self.model_load = ModelLoad::Idle;
-                    self.error = Some(format!("Model “{name}” could not be loaded: {message}. {}", keep_model(&self.model)));
-                } else if self.inflight.as_ref().is_some_and(|j| j.seq == seq) {
-                    let job = self.inflight.take().expect("checked");
+                if self.models.seq == Some(seq) {
+                    let name = self.models.pending.take().map(|p| p.0.name).unwrap_or_default();
+                    self.models.seq = None;
+                    self.models.load = ModelLoad::Idle;
+                    self.error = Some(format!("Model “{name}” could not be loaded: {message}. {}", keep_model(&self.models.current)));
+                } else if self.jobs.inflight.as_ref().is_some_and(|j| j.seq == seq) {
+                    let job = self.jobs.inflight.take().expect("checked");
                     self.error = Some(match stage {
                         Stage::Image => format!("“{}” cannot be used: {message}. {KEEP_EXISTING}", job.image.name()),
                         _ => format!("The model could not run on “{}”: {message}. {KEEP_EXISTING}", job.image.name()),
@@ -188,10 +187,10 @@ impl App {
                 }
             }
             // Only until a model reports its actual engine (replies to Probe can come late).
-            Reply::Probed { engine } if self.engine.is_none() => self.engine = Some(engine),
+            Reply::Probed { engine } if self.models.engine.is_none() => self.models.engine = Some(engine),
             Reply::Probed { .. } => return false,
             Reply::EngineChanged { engine, message } => {
-                self.engine = Some(engine);
+                self.models.engine = Some(engine);
                 self.notice = Some(message);
             }
             Reply::Panicked { message } => {
@@ -204,41 +203,41 @@ impl App {
 
     /// A dead worker is replaced, and given back the model it held.
     pub(super) fn restart_worker(&mut self, ctx: &Context<Self>, why: &str) {
-        self.restarts += 1;
-        if self.restarts > MAX_RESTARTS {
-            self.bridge = None;
-            self.worker_ready = false;
-            self.inflight = None;
-            self.queued = None;
-            self.outbox.clear();
-            self.model_seq = None;
-            self.model_load = ModelLoad::Idle;
-            let keep = if self.shown.is_some() { format!(" {KEEP_EXISTING}") } else { String::new() };
+        self.worker.restarts += 1;
+        if self.worker.restarts > MAX_RESTARTS {
+            self.worker.bridge = None;
+            self.worker.ready = false;
+            self.jobs.inflight = None;
+            self.jobs.queued = None;
+            self.worker.outbox.clear();
+            self.models.seq = None;
+            self.models.load = ModelLoad::Idle;
+            let keep = if self.jobs.shown.is_some() { format!(" {KEEP_EXISTING}") } else { String::new() };
             self.error = Some(format!("The model engine keeps failing ({why}), so it was stopped.{keep} Reload the page to try again."));
             return;
         }
-        let failed = self.inflight.take().map(|j| j.image.name());
+        let failed = self.jobs.inflight.take().map(|j| j.image.name());
         self.error = Some(match failed {
             Some(name) => format!("Computing “{name}” failed: {why}. The engine was restarted. {KEEP_EXISTING}"),
             None => format!("The engine failed: {why}. It was restarted."),
         });
-        self.bridge = None;
-        self.outbox.clear();
+        self.worker.bridge = None;
+        self.worker.outbox.clear();
         self.spawn_worker(ctx);
         self.reload_model();
-        self.queued = None;
+        self.jobs.queued = None;
     }
 
     /// Sends the model in use to the worker again (a new worker, or another engine); the result
     /// on screen is recomputed once it is loaded.
     pub(super) fn reload_model(&mut self) {
         let seq = self.seq();
-        if let Some(m) = &self.model {
-            self.model_seq = Some(seq);
-            self.pending_model = Some((m.entry.clone(), m.config_text.clone(), m.weights.clone()));
-            let req = Request::LoadModel { seq, name: m.entry.name.clone(), config: m.config_text.clone(), backend: self.requested };
+        if let Some(m) = &self.models.current {
+            self.models.seq = Some(seq);
+            self.models.pending = Some((m.entry.clone(), m.config_text.clone(), m.weights.clone()));
+            let req = Request::LoadModel { seq, name: m.entry.name.clone(), config: m.config_text.clone(), backend: self.models.requested };
             let weights = m.weights.clone();
-            self.model_load = ModelLoad::Building { name: m.entry.name.clone() };
+            self.models.load = ModelLoad::Building { name: m.entry.name.clone() };
             self.post(req, Some(weights));
         }
     }

@@ -1,6 +1,7 @@
 //! Charts drawn with plotters. Each chart is drawn once, generically over the plotters
 //! backend, and has two front doors: `*_svg` for the page and, natively, `*_png`.
 mod bars;
+mod curves;
 #[cfg(not(target_arch = "wasm32"))]
 mod maps;
 #[cfg(not(target_arch = "wasm32"))]
@@ -14,8 +15,9 @@ use plotters::prelude::*;
 use style::{Drawn, Theme};
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use maps::{attention_with_legend_png, heatmap_overlay_png, heatmap_with_legend_png};
+pub use curves::{deletion_insertion_png, CurveSeries};
 #[cfg(not(target_arch = "wasm32"))]
+pub use maps::{attention_with_legend_png, heatmap_overlay_png, heatmap_with_legend_png};
 pub use noise::{noise_curve_png, NoisePoint, NoiseSeries};
 
 /// One chart: its pixel size and how to draw it on any backend.

@@ -9,7 +9,7 @@ use crate::app::backend::EngineKind;
 use crate::app::fetch::human_bytes;
 use crate::app::page::samples::SAMPLES;
 use crate::app::page::tour::Target;
-use crate::app::page::{App, ModelLoad, Msg, Shown, Source};
+use crate::app::page::{App, ImageMsg, ModelLoad, ModelMsg, Msg, RunMsg, Shown, Source, ViewMsg};
 use crate::app::render::gradient_css;
 use crate::app::url_state::{MAX_ALPHA_SCALE, MAX_PASSES};
 use crate::viz::{ColorMap, Normalization};
@@ -20,16 +20,16 @@ pub(super) fn image_card(app: &App, ctx: &Ctx) -> Html {
         let input: HtmlInputElement = e.target_unchecked_into();
         let file = input.files().and_then(|f| f.get(0));
         input.set_value("");
-        file.map(Msg::OpenFile)
+        file.map(|f| Msg::from(ImageMsg::OpenFile(f)))
     });
-    let current_sample = app.shown.as_ref().and_then(|s| match s.image.source {
+    let current_sample = app.jobs.shown.as_ref().and_then(|s| match s.image.source {
         Source::Sample(id) => Some(id),
         _ => None,
     });
     html! {
         <section class={classes!("card", app.tour_class(Target::Image))} aria-labelledby="image-h">
             <h2 id="image-h">{ "1 · Image" }</h2>
-            { match &app.shown {
+            { match &app.jobs.shown {
                 Some(shown) => image_preview(app, shown),
                 None => html! { <div class="preview-empty">{ "Loading the example…" }</div> },
             } }
@@ -37,7 +37,7 @@ pub(super) fn image_card(app: &App, ctx: &Ctx) -> Html {
                 <input type="file" id="image-input" class="visually-hidden" accept="image/*"
                     data-testid="image-input" aria-label="Open an image from your device" {onchange} />
                 <label for="image-input" class="button primary">{ "Open image…" }</label>
-                <button class="button" onclick={link.callback(|_| Msg::StartCamera)} aria-label="Take a picture with the camera">
+                <button class="button" onclick={link.callback(|_| ImageMsg::StartCamera)} aria-label="Take a picture with the camera">
                     { "Camera" }
                 </button>
             </div>
@@ -49,7 +49,7 @@ pub(super) fn image_card(app: &App, ctx: &Ctx) -> Html {
                     let active = current_sample == Some(id);
                     html! {
                         <button class={classes!("sample", active.then_some("active"))} aria-pressed={active.to_string()}
-                            title={s.alt} onclick={link.callback(move |_| Msg::PickSample(id))}>
+                            title={s.alt} onclick={link.callback(move |_| ImageMsg::PickSample(id))}>
                             <img src={s.file} alt={s.alt} loading="lazy" />
                             <span>{ s.label }</span>
                         </button>
@@ -92,11 +92,11 @@ fn image_preview(_app: &App, shown: &Shown) -> Html {
 pub(super) fn model_card(app: &App, ctx: &Ctx) -> Html {
     let onchange = ctx.link().callback(|e: Event| {
         let sel: HtmlSelectElement = e.target_unchecked_into();
-        Msg::SelectModel(sel.value())
+        ModelMsg::Select(sel.value())
     });
-    let current = app.model.as_ref().map(|m| m.entry.name.clone());
-    let entries = app.manifest.clone().unwrap_or_default();
-    let progress = match &app.model_load {
+    let current = app.models.current.as_ref().map(|m| m.entry.name.clone());
+    let entries = app.models.manifest.clone().unwrap_or_default();
+    let progress = match &app.models.load {
         ModelLoad::Downloading { name, loaded, total } => html! {
             <div class="progress">
                 <progress max={total.unwrap_or(0.0).max(*loaded).max(1.0).to_string()} value={loaded.to_string()}
@@ -107,7 +107,7 @@ pub(super) fn model_card(app: &App, ctx: &Ctx) -> Html {
         ModelLoad::Building { name } => html! { <div class="progress"><span>{ format!("Preparing {name}…") }</span></div> },
         ModelLoad::Idle => html! {},
     };
-    let info = app.model.as_ref().map(|m| {
+    let info = app.models.current.as_ref().map(|m| {
         let e = &m.entry;
         let att = m.config.attention.as_ref();
         html! {
@@ -145,21 +145,21 @@ pub(super) fn model_card(app: &App, ctx: &Ctx) -> Html {
 
 pub(super) fn run_card(app: &App, ctx: &Ctx) -> Html {
     let link = ctx.link();
-    let has_attention = app.model.as_ref().is_some_and(|m| m.config.attention.is_some());
+    let has_attention = app.models.current.as_ref().is_some_and(|m| m.config.attention.is_some());
     let passes = app
         .passes
-        .or_else(|| app.shown.as_ref().and_then(|s| s.inspection.options.passes))
-        .or_else(|| app.model.as_ref().and_then(|m| m.config.attention.as_ref().map(|a| a.passes)))
+        .or_else(|| app.jobs.shown.as_ref().and_then(|s| s.inspection.options.passes))
+        .or_else(|| app.models.current.as_ref().and_then(|m| m.config.attention.as_ref().map(|a| a.passes)))
         .unwrap_or(1);
     let on_passes = link.batch_callback(|e: Event| {
         let input: HtmlInputElement = e.target_unchecked_into();
-        input.value().trim().parse::<usize>().ok().map(Msg::SetPasses)
+        input.value().trim().parse::<usize>().ok().map(|n| Msg::from(RunMsg::SetPasses(n)))
     });
     let on_alpha = link.callback(|e: InputEvent| {
         let input: HtmlInputElement = e.target_unchecked_into();
-        Msg::SetAlpha(input.value().parse().unwrap_or(1.0))
+        RunMsg::SetAlpha(input.value().parse().unwrap_or(1.0))
     });
-    let timing = app.shown.as_ref().map(|s| {
+    let timing = app.jobs.shown.as_ref().map(|s| {
         let decode = if s.decode_ms > 0.0 { format!(" + {:.0} ms to decode the image", s.decode_ms) } else { String::new() };
         let on = match s.backend {
             EngineKind::WebGpu => " with WebGPU",
@@ -172,18 +172,18 @@ pub(super) fn run_card(app: &App, ctx: &Ctx) -> Html {
     html! {
         <section class={classes!("card", app.tour_class(Target::Run))} aria-labelledby="run-h">
             <h2 id="run-h">{ "3 · Run" }</h2>
-            if !has_attention && app.model.is_some() {
+            if !has_attention && app.models.current.is_some() {
                 <p class="hint">{ "This model has no GAttANet layers: one plain pass." }</p>
             }
             <div class="field">
                 <label class="field-label" for="passes">{ "Passes" }</label>
                 <div class="stepper-input">
                     <button class="button small" aria-label="Fewer passes" disabled={!has_attention || passes <= 1}
-                        onclick={link.callback(move |_| Msg::SetPasses(passes.saturating_sub(1).max(1)))}>{ "−" }</button>
+                        onclick={link.callback(move |_| RunMsg::SetPasses(passes.saturating_sub(1).max(1)))}>{ "−" }</button>
                     <input id="passes" type="number" min="1" max={MAX_PASSES.to_string()} value={passes.to_string()} data-testid="passes"
                         disabled={!has_attention} onchange={on_passes} />
                     <button class="button small" aria-label="More passes" disabled={!has_attention || passes >= MAX_PASSES}
-                        onclick={link.callback(move |_| Msg::SetPasses(passes + 1))}>{ "+" }</button>
+                        onclick={link.callback(move |_| RunMsg::SetPasses(passes + 1))}>{ "+" }</button>
                 </div>
                 <p class="hint">{ "Pass 0 is a plain feed-forward pass; each later pass is modulated by the agreement of the one before." }</p>
             </div>
@@ -206,7 +206,7 @@ fn radio_group<T: Copy + PartialEq + 'static>(
     legend: &str,
     options: &[(T, &str)],
     current: T,
-    msg: fn(T) -> Msg,
+    msg: fn(T) -> ViewMsg,
 ) -> Html {
     html! {
         <fieldset class="segmented">
@@ -232,9 +232,9 @@ pub(super) fn display_card(app: &App, ctx: &Ctx) -> Html {
     let v = &app.view;
     let on_opacity = link.callback(|e: InputEvent| {
         let input: HtmlInputElement = e.target_unchecked_into();
-        Msg::SetOpacity(input.value().parse().unwrap_or(0.6))
+        ViewMsg::SetOpacity(input.value().parse().unwrap_or(0.6))
     });
-    let cmap_select = |id: &'static str, label: &str, maps: &[ColorMap], current: ColorMap, msg: fn(ColorMap) -> Msg| {
+    let cmap_select = |id: &'static str, label: &str, maps: &[ColorMap], current: ColorMap, msg: fn(ColorMap) -> ViewMsg| {
         let maps = maps.to_vec();
         let onchange = link.callback(move |e: Event| {
             let sel: HtmlSelectElement = e.target_unchecked_into();
@@ -270,19 +270,19 @@ pub(super) fn display_card(app: &App, ctx: &Ctx) -> Html {
                 <input id="opacity" type="range" min="0" max="1" step="0.05" value={v.opacity.to_string()}
                     data-testid="opacity" oninput={on_opacity} />
             </div>
-            { radio_group(ctx, "norm", "Colour scale shared by", &norms, v.norm, Msg::SetNorm) }
+            { radio_group(ctx, "norm", "Colour scale shared by", &norms, v.norm, ViewMsg::SetNorm) }
             <p class="hint">{ match v.norm {
                 Normalization::PerMap => "Each map uses its own range: best contrast, but colours are not comparable between maps.",
                 Normalization::PerLayer => "One range per layer across all passes: shows how a layer's map changes from pass to pass.",
                 Normalization::PerPass => "One range per pass across its conv layers: compare layers within a pass.",
                 Normalization::Global => "One range for every conv map: everything comparable, weak maps look faint.",
             } }</p>
-            { cmap_select("cmap", "Agreement colours (signed)", &[ColorMap::Diverging, ColorMap::PurpleOrange], v.cmap, Msg::SetCmap) }
-            { cmap_select("acmap", "Attention colours (weights ≥ 0)", &[ColorMap::Sequential, ColorMap::Cividis, ColorMap::Greys], v.acmap, Msg::SetAcmap) }
-            { radio_group(ctx, "cells", "Map cells", &[(false, "Blocks"), (true, "Smooth")], v.smooth, Msg::SetSmooth) }
-            { radio_group(ctx, "base", "Under the maps", &[(false, "Model's view"), (true, "Original")], v.photo, Msg::SetPhoto) }
+            { cmap_select("cmap", "Agreement colours (signed)", &[ColorMap::Diverging, ColorMap::PurpleOrange], v.cmap, ViewMsg::SetCmap) }
+            { cmap_select("acmap", "Attention colours (weights ≥ 0)", &[ColorMap::Sequential, ColorMap::Cividis, ColorMap::Greys], v.acmap, ViewMsg::SetAcmap) }
+            { radio_group(ctx, "cells", "Map cells", &[(false, "Blocks"), (true, "Smooth")], v.smooth, ViewMsg::SetSmooth) }
+            { radio_group(ctx, "base", "Under the maps", &[(false, "Model's view"), (true, "Original")], v.photo, ViewMsg::SetPhoto) }
             <p class="hint">{ "Shown in grey, so that the maps' colours read as their legends say." }</p>
-            { radio_group(ctx, "shown", "Passes shown", &[(true, "All passes"), (false, "Selected pass")], v.all_passes, Msg::SetAllPasses) }
+            { radio_group(ctx, "shown", "Passes shown", &[(true, "All passes"), (false, "Selected pass")], v.all_passes, ViewMsg::SetAllPasses) }
         </section>
     }
 }

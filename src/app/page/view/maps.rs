@@ -9,7 +9,7 @@ use yew::TargetCast;
 use super::results::shown_passes;
 use super::{svg, Ctx};
 use crate::app::page::tour::Target;
-use crate::app::page::{App, Hover, Msg, Shown};
+use crate::app::page::{App, Shown, ViewMsg};
 use crate::app::render::{gradient_css, percent, png_data_url, short, signed};
 use crate::inspect::{Inspection, LayerKind};
 use crate::viz::{
@@ -50,63 +50,101 @@ fn base_layer(app: &App, shown: &Shown) -> Html {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-
 enum MapKind {
     Agreement(usize),
     Attention(usize),
 }
 
-fn map_cell(app: &App, ctx: &Ctx, shown: &Shown, kind: MapKind, pass: usize) -> Html {
-    let insp: Rc<Inspection> = shown.inspection.clone();
-    let v = &app.view;
-    let (key, url, range, signed_scale, name, values, h, w, cmap) = match kind {
-        MapKind::Agreement(l) => {
-            let layer = &insp.passes[pass].layers[l];
-            let (h, w) = (layer.shape[0], layer.shape[1]);
-            let mv = app.map_view(v.cmap, h, w);
-            let key = format!("a-{pass}-{l}-{:?}-{:?}-{}", v.norm, v.cmap, v.smooth);
-            let url = app.cached(key.clone(), || agreement_image(&insp, pass, l, &mv).map(|i| png_data_url(&i)).unwrap_or_default());
-            (key, url, agreement_range(&insp, pass, l, v.norm), true, layer.name.clone(), layer.agreement.clone(), h, w, v.cmap)
+/// One map of the grid. A child component with its own hover state, so moving the pointer
+/// over a map redraws that map's readout and nothing else; its props compare the inspection by
+/// pointer, so an App redraw that changes nothing here leaves it alone.
+#[derive(Properties, Clone)]
+struct MapCellProps {
+    insp: Rc<Inspection>,
+    kind: MapKind,
+    pass: usize,
+    /// The heat map (PNG data URL) and the image under it.
+    url: Rc<str>,
+    base: Html,
+    range: Range,
+    cmap: ColorMap,
+    opacity: f32,
+    smooth: bool,
+    selected: bool,
+    /// Sends "show this pass"; not compared (a new closure each App redraw, the same effect).
+    on_select: Callback<usize>,
+}
+
+impl PartialEq for MapCellProps {
+    fn eq(&self, o: &Self) -> bool {
+        Rc::ptr_eq(&self.insp, &o.insp)
+            && (self.kind, self.pass, self.range, self.cmap, self.opacity, self.smooth, self.selected)
+                == (o.kind, o.pass, o.range, o.cmap, o.opacity, o.smooth, o.selected)
+            && self.url == o.url
+            && self.base == o.base
+    }
+}
+
+impl MapCellProps {
+    /// (values, gains in the pass, height, width, name) of the map.
+    fn data(&self) -> (&[f32], Option<&[f32]>, usize, usize, String) {
+        let pass = &self.insp.passes[self.pass];
+        match self.kind {
+            MapKind::Agreement(l) => {
+                let layer = &pass.layers[l];
+                (&layer.agreement, Some(&layer.gain), layer.shape[0], layer.shape[1], layer.name.clone())
+            }
+            MapKind::Attention(head) => {
+                let agg = pass.aggregation.as_ref().expect("attention cells only with aggregation");
+                let [h, w] = agg.grid;
+                (agg.weights.get(head).map_or(&[][..], |v| v.as_slice()), None, h, w, format!("head {}", head + 1))
+            }
         }
-        MapKind::Attention(head) => {
-            let agg = insp.passes[pass].aggregation.as_ref().expect("attention cells only with aggregation");
-            let [h, w] = agg.grid;
-            let mv = app.map_view(v.acmap, h, w);
-            let key = format!("c-{pass}-{head}-{:?}-{:?}-{}", v.norm, v.acmap, v.smooth);
-            let url = app.cached(key.clone(), || attention_image(&insp, pass, head, &mv).map(|i| png_data_url(&i)).unwrap_or_default());
-            let values = agg.weights.get(head).cloned().unwrap_or_default();
-            (key, url, attention_range(&insp, pass, head, v.norm), false, format!("head {}", head + 1), values, h, w, v.acmap)
-        }
-    };
-    let hover_key = key.clone();
-    let gains = match kind {
-        MapKind::Agreement(l) => Some(insp.passes[pass].layers[l].gain.clone()),
-        MapKind::Attention(_) => None,
-    };
-    let values = Rc::new(values);
-    let gains = Rc::new(gains);
-    let onmousemove = ctx.link().callback(move |e: MouseEvent| {
-        let el: web_sys::Element = e.target_unchecked_into();
-        let r = el.get_bounding_client_rect();
-        let fx = ((f64::from(e.client_x()) - r.left()) / r.width().max(1.0)) as f32;
-        let fy = ((f64::from(e.client_y()) - r.top()) / r.height().max(1.0)) as f32;
-        let value = value_at(&values, h, w, fx, fy);
+    }
+
+    /// The readout for the pointer at (fx, fy) in [0, 1]² of the map.
+    fn readout(&self, fx: f32, fy: f32) -> String {
+        let (values, gains, h, w, _) = self.data();
+        let value = value_at(values, h, w, fx, fy);
         let row = ((fy.clamp(0.0, 0.9999)) * h as f32) as usize;
         let col = ((fx.clamp(0.0, 0.9999)) * w as f32) as usize;
-        let text = if signed_scale {
-            let gain = (*gains).as_ref().and_then(|g| g.get(row * w + col)).copied();
-            let gain = gain.filter(|_| pass > 0).map(|g| format!(" · gain in this pass ×{}", short(g))).unwrap_or_default();
-            format!("row {row}, col {col}: g = {}{gain}", signed(value))
-        } else {
-            format!("row {row}, col {col}: weight {} ({})", short(value), percent(value))
-        };
-        Msg::Hover(Some(Hover { key: hover_key.clone(), text }))
-    });
-    let onmouseleave = ctx.link().callback(|_: MouseEvent| Msg::Hover(None));
-    let readout = app.hover.as_ref().filter(|h| h.key == key).map(|h| h.text.clone());
-    let selected = pass == app.view.pass;
-    let onclick = ctx.link().callback(move |_| Msg::SetPass(pass));
-    let alt = match kind {
+        match self.kind {
+            MapKind::Agreement(_) => {
+                let gain = gains.and_then(|g| g.get(row * w + col)).copied().filter(|_| self.pass > 0);
+                let gain = gain.map(|g| format!(" · gain in this pass ×{}", short(g))).unwrap_or_default();
+                format!("row {row}, col {col}: g = {}{gain}", signed(value))
+            }
+            MapKind::Attention(_) => format!("row {row}, col {col}: weight {} ({})", short(value), percent(value)),
+        }
+    }
+}
+
+#[function_component]
+fn MapCell(props: &MapCellProps) -> Html {
+    let readout = use_state_eq(|| None::<String>);
+    {
+        // a new result clears the readout of the old one
+        let readout = readout.clone();
+        use_effect_with(Rc::as_ptr(&props.insp) as usize, move |_| readout.set(None));
+    }
+    let (_, _, h, w, name) = props.data();
+    let (pass, range) = (props.pass, props.range);
+    let onmousemove = {
+        let (props, readout) = (props.clone(), readout.clone());
+        Callback::from(move |e: MouseEvent| {
+            let el: web_sys::Element = e.target_unchecked_into();
+            let r = el.get_bounding_client_rect();
+            let fx = ((f64::from(e.client_x()) - r.left()) / r.width().max(1.0)) as f32;
+            let fy = ((f64::from(e.client_y()) - r.top()) / r.height().max(1.0)) as f32;
+            readout.set(Some(props.readout(fx, fy)));
+        })
+    };
+    let onmouseleave = {
+        let readout = readout.clone();
+        Callback::from(move |_: MouseEvent| readout.set(None))
+    };
+    let onclick = props.on_select.reform(move |_: MouseEvent| pass);
+    let alt = match props.kind {
         MapKind::Agreement(_) => {
             format!("Agreement map of {name} in pass {pass}, {h}×{w}, from {} (blue) to {} (red)", signed(range.lo), signed(range.hi))
         }
@@ -115,30 +153,58 @@ fn map_cell(app: &App, ctx: &Ctx, shown: &Shown, kind: MapKind, pass: usize) -> 
         }
     };
     let stack = html! {
-        <div class="map-stack" onmousemove={onmousemove} onmouseleave={onmouseleave} {onclick}>
-            { base_layer(app, shown) }
-            <img class={classes!("heat", (!app.view.smooth).then_some("pixelated"))} src={url.to_string()} alt={alt}
-                style={format!("opacity:{}", app.view.opacity)} />
+        <div class="map-stack" {onmousemove} {onmouseleave} {onclick}>
+            { props.base.clone() }
+            <img class={classes!("heat", (!props.smooth).then_some("pixelated"))} src={props.url.to_string()} {alt}
+                style={format!("opacity:{}", props.opacity)} />
         </div>
     };
-    let cls = classes!("map-cell", selected.then_some("selected"));
-    let readout_html = html! { <p class="readout">{ readout.unwrap_or_else(|| "\u{a0}".into()) }</p> };
-    match kind {
+    let cls = classes!("map-cell", props.selected.then_some("selected"));
+    let readout_html = html! { <p class="readout">{ (*readout).clone().unwrap_or_else(|| "\u{a0}".into()) }</p> };
+    match props.kind {
         MapKind::Agreement(_) => html! {
-            <figure class={cls} data-testid="agreement-map" data-layer={name.clone()} data-pass={pass.to_string()} data-kind="conv">
+            <figure class={cls} data-testid="agreement-map" data-layer={name} data-pass={pass.to_string()} data-kind="conv">
                 { stack }
-                { legend(cmap, range, signed_scale) }
+                { legend(props.cmap, range, true) }
                 { readout_html }
             </figure>
         },
-        MapKind::Attention(head) => html! {
-            <figure class={cls} data-testid="attention-map" data-head={head.to_string()} data-pass={pass.to_string()}>
-                { stack }
-                { legend(cmap, range, signed_scale) }
-                <p class="self-weight">{ format!("to itself: {}", percent(insp.passes[pass].aggregation.as_ref().and_then(|a| a.self_weight.get(head)).copied().unwrap_or(0.0))) }</p>
-                { readout_html }
-            </figure>
-        },
+        MapKind::Attention(head) => {
+            let own = props.insp.passes[pass].aggregation.as_ref().and_then(|a| a.self_weight.get(head)).copied().unwrap_or(0.0);
+            html! {
+                <figure class={cls} data-testid="attention-map" data-head={head.to_string()} data-pass={pass.to_string()}>
+                    { stack }
+                    { legend(props.cmap, range, false) }
+                    <p class="self-weight">{ format!("to itself: {}", percent(own)) }</p>
+                    { readout_html }
+                </figure>
+            }
+        }
+    }
+}
+
+fn map_cell(app: &App, ctx: &Ctx, shown: &Shown, kind: MapKind, pass: usize) -> Html {
+    let insp: Rc<Inspection> = shown.inspection.clone();
+    let v = &app.view;
+    let (url, range, cmap) = match kind {
+        MapKind::Agreement(l) => {
+            let layer = &insp.passes[pass].layers[l];
+            let mv = app.map_view(v.cmap, layer.shape[0], layer.shape[1]);
+            let key = format!("a-{pass}-{l}-{:?}-{:?}-{}", v.norm, v.cmap, v.smooth);
+            let url = app.cached(key, || agreement_image(&insp, pass, l, &mv).map(|i| png_data_url(&i)).unwrap_or_default());
+            (url, agreement_range(&insp, pass, l, v.norm), v.cmap)
+        }
+        MapKind::Attention(head) => {
+            let [h, w] = insp.passes[pass].aggregation.as_ref().expect("attention cells only with aggregation").grid;
+            let mv = app.map_view(v.acmap, h, w);
+            let key = format!("c-{pass}-{head}-{:?}-{:?}-{}", v.norm, v.acmap, v.smooth);
+            let url = app.cached(key, || attention_image(&insp, pass, head, &mv).map(|i| png_data_url(&i)).unwrap_or_default());
+            (url, attention_range(&insp, pass, head, v.norm), v.acmap)
+        }
+    };
+    html! {
+        <MapCell {insp} {kind} {pass} {url} base={base_layer(app, shown)} {range} {cmap} opacity={v.opacity} smooth={v.smooth}
+            selected={pass == v.pass} on_select={ctx.link().callback(ViewMsg::SetPass)} />
     }
 }
 
@@ -153,7 +219,7 @@ fn pass_grid(app: &App, ctx: &Ctx, passes: &[usize], heads: Vec<Html>, min: &str
         html! {
             <button class={classes!("pass-head", selected.then_some("selected"))}
                 aria-pressed={selected.to_string()}
-                onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
+                onclick={ctx.link().callback(move |_| ViewMsg::SetPass(p))}>
                 <strong>{ format!("Pass {p}") }</strong>{ " " }
                 <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
             </button>
@@ -244,7 +310,7 @@ pub(super) fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                 { if app.grid_by_layer(conv.len(), passes.len()) { "Each layer shows its passes side by side; deeper layers follow." } else { "Rows are passes, columns go deeper into the network." } }
                 { " Hover a map for its values." }
             </p>
-            { global_query_strip(app, ctx, insp, &passes) }
+            { global_query_strip(app, &shown.inspection, &passes) }
             { pass_grid(app, ctx, &passes, heads, min, max, |p, c| map_cell(app, ctx, shown, MapKind::Agreement(conv[c]), p)) }
             { caveat_line() }
         </section>
@@ -253,51 +319,69 @@ pub(super) fn agreement_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
 
 /// The global query q̄ of each pass shown, one coloured cell per entry on one shared scale: the
 /// single vector every key above is compared with, and how it turns from pass to pass.
-fn global_query_strip(app: &App, ctx: &Ctx, insp: &Inspection, passes: &[usize]) -> Html {
+fn global_query_strip(app: &App, insp: &Rc<Inspection>, passes: &[usize]) -> Html {
     let d = insp.passes.first().map_or(0, |p| p.global_query.len());
     if d == 0 {
         return html! {};
     }
-    let range = global_query_range(insp);
-    let cmap = app.view.cmap;
-    let row = |p: usize| {
-        let q = &insp.passes[p].global_query;
-        let turn = (p > 0).then(|| cosine(q, &insp.passes[p - 1].global_query)).flatten();
-        let key = format!("q-{p}");
-        let readout = app.hover.as_ref().filter(|h| h.key == key).map(|h| h.text.clone());
-        let values: Vec<String> = q.iter().map(|&v| signed(v)).collect();
-        html! {
-            <div class={classes!("gq-row", (p == app.view.pass).then_some("selected"))} data-testid="global-query" data-pass={p.to_string()}>
-                <span class="gq-pass">{ format!("pass {p}") }</span>
-                <div class="gq-cells" role="img" aria-label={format!("Global query of pass {p}: {}", values.join(", "))}>
-                    { for q.iter().enumerate().map(|(i, &v)| {
-                        let [r, g, b] = cmap.rgb(range.unit(v));
-                        let text = format!("pass {p}, q̄[{i}] = {}", signed(v));
-                        let key = key.clone();
-                        let onmouseenter = ctx.link().callback(move |_: MouseEvent| Msg::Hover(Some(Hover { key: key.clone(), text: text.clone() })));
-                        let onmouseleave = ctx.link().callback(|_: MouseEvent| Msg::Hover(None));
-                        html! { <span class="gq-cell" style={format!("background:rgb({r},{g},{b})")} data-value={v.to_string()} {onmouseenter} {onmouseleave}></span> }
-                    }) }
-                </div>
-                <span class="gq-note">{
-                    match (readout, turn) {
-                        (Some(t), _) => t,
-                        (None, Some(c)) => format!("cosine with pass {}: {:.3}", p - 1, c),
-                        (None, None) => "\u{a0}".into(),
-                    }
-                }</span>
-            </div>
-        }
-    };
+    let (range, cmap) = (global_query_range(insp), app.view.cmap);
     html! {
         <figure class="gq">
             <figcaption>
                 <b>{ "The global query q̄" }</b>
                 { format!(" ({d} numbers, one for the whole network): the average of every attended layer's queries, computed again in each pass. All maps of a pass are agreements with its q̄.") }
             </figcaption>
-            { for passes.iter().map(|&p| row(p)) }
+            { for passes.iter().map(|&p| html! { <GlobalQueryRow insp={insp.clone()} pass={p} selected={p == app.view.pass} {range} {cmap} /> }) }
             { legend(cmap, range, true) }
         </figure>
+    }
+}
+
+#[derive(Properties, Clone)]
+struct GlobalQueryRowProps {
+    insp: Rc<Inspection>,
+    pass: usize,
+    selected: bool,
+    range: Range,
+    cmap: ColorMap,
+}
+
+impl PartialEq for GlobalQueryRowProps {
+    fn eq(&self, o: &Self) -> bool {
+        Rc::ptr_eq(&self.insp, &o.insp) && (self.pass, self.selected, self.range, self.cmap) == (o.pass, o.selected, o.range, o.cmap)
+    }
+}
+
+/// One pass's q̄ as a strip of cells, with the value under the pointer (its own hover state).
+#[function_component]
+fn GlobalQueryRow(props: &GlobalQueryRowProps) -> Html {
+    let readout = use_state_eq(|| None::<String>);
+    let (insp, p) = (&props.insp, props.pass);
+    let q = &insp.passes[p].global_query;
+    let turn = (p > 0).then(|| cosine(q, &insp.passes[p - 1].global_query)).flatten();
+    let values: Vec<String> = q.iter().map(|&v| signed(v)).collect();
+    html! {
+        <div class={classes!("gq-row", props.selected.then_some("selected"))} data-testid="global-query" data-pass={p.to_string()}>
+            <span class="gq-pass">{ format!("pass {p}") }</span>
+            <div class="gq-cells" role="img" aria-label={format!("Global query of pass {p}: {}", values.join(", "))}>
+                { for q.iter().enumerate().map(|(i, &v)| {
+                    let [r, g, b] = props.cmap.rgb(props.range.unit(v));
+                    let text = format!("pass {p}, q̄[{i}] = {}", signed(v));
+                    let enter = readout.clone();
+                    let onmouseenter = Callback::from(move |_: MouseEvent| enter.set(Some(text.clone())));
+                    let leave = readout.clone();
+                    let onmouseleave = Callback::from(move |_: MouseEvent| leave.set(None));
+                    html! { <span class="gq-cell" style={format!("background:rgb({r},{g},{b})")} data-value={v.to_string()} {onmouseenter} {onmouseleave}></span> }
+                }) }
+            </div>
+            <span class="gq-note">{
+                match ((*readout).clone(), turn) {
+                    (Some(t), _) => t,
+                    (None, Some(c)) => format!("cosine with pass {}: {:.3}", p - 1, c),
+                    (None, None) => "\u{a0}".into(),
+                }
+            }</span>
+        </div>
     }
 }
 
@@ -362,7 +446,7 @@ pub(super) fn dense_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                                     <div class="dense-item">
                                         <button class={classes!("pass-head", "inline", selected.then_some("selected"))}
                                             aria-pressed={selected.to_string()}
-                                            onclick={ctx.link().callback(move |_| Msg::SetPass(p))}>
+                                            onclick={ctx.link().callback(move |_| ViewMsg::SetPass(p))}>
                                             <strong>{ format!("Pass {p}") }</strong>{ " " }
                                             <span>{ if p == 0 { "plain" } else { "modulated" } }</span>
                                         </button>

@@ -4,6 +4,7 @@
 //! around them in `results`.
 use std::rc::Rc;
 
+use crate::app::page::{ImageMsg, ModelMsg, ViewMsg};
 use web_sys::DragEvent;
 use yew::prelude::*;
 use yew::AttrValue;
@@ -64,16 +65,16 @@ pub fn page(app: &App, ctx: &Ctx) -> Html {
     let link = ctx.link();
     let ondragover = link.batch_callback(|e: DragEvent| {
         e.prevent_default();
-        Some(Msg::Dragging(true))
+        Some(Msg::from(ImageMsg::Dragging(true)))
     });
-    let ondragleave = link.batch_callback(|e: DragEvent| e.related_target().is_none().then_some(Msg::Dragging(false)));
+    let ondragleave = link.batch_callback(|e: DragEvent| e.related_target().is_none().then_some(Msg::from(ImageMsg::Dragging(false))));
     let ondrop = link.batch_callback(|e: DragEvent| {
         e.prevent_default();
         let file = e.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0));
-        vec![Msg::Dragging(false)].into_iter().chain(file.map(Msg::OpenFile)).collect::<Vec<_>>()
+        [ImageMsg::Dragging(false)].into_iter().chain(file.map(ImageMsg::OpenFile)).map(Msg::from).collect::<Vec<_>>()
     });
     html! {
-        <div class={classes!("app", app.tour.is_some().then_some("touring"), app.view.present.then_some("presenting"))} {ondragover} {ondragleave} {ondrop}>
+        <div class={classes!("app", app.tour.step.is_some().then_some("touring"), app.view.present.then_some("presenting"))} {ondragover} {ondragleave} {ondrop}>
             { header(app, ctx) }
             { banners(app, ctx) }
             <main class="layout">
@@ -87,7 +88,7 @@ pub fn page(app: &App, ctx: &Ctx) -> Html {
                     }
                 </aside>
                 <div class="content">
-                    { match &app.shown {
+                    { match &app.jobs.shown {
                         Some(shown) => results(app, ctx, shown),
                         None => placeholder(app),
                     } }
@@ -106,15 +107,15 @@ pub fn page(app: &App, ctx: &Ctx) -> Html {
 
 fn header(app: &App, ctx: &Ctx) -> Html {
     let (status, tone) = app.status();
-    let tour_open = app.tour.is_some();
+    let tour_open = app.tour.step.is_some();
     let present = app.view.present;
-    let (label, reason) = match &app.engine {
+    let (label, reason) = match &app.models.engine {
         Some(e) => (e.backend.label(), e.reason.clone()),
         None => ("…", "choosing the engine".to_string()),
     };
     // The toggle forces the other engine (kept in the URL as ?backend=); WebGPU is offered only
     // where the worker found an adapter. Not while a model is being loaded: that load would be dropped.
-    let toggle = match &app.engine {
+    let toggle = match &app.models.engine {
         Some(e) if e.backend == EngineKind::WebGpu => Some(("Use CPU", Preference::Cpu)),
         Some(e) if e.webgpu => Some(("Try WebGPU", Preference::WebGpu)),
         _ => None,
@@ -126,14 +127,14 @@ fn header(app: &App, ctx: &Ctx) -> Html {
                 <p class="tagline">{ "Watch a network's global attention at work: where each layer agrees with what the whole network is looking for, pass after pass." }</p>
             </div>
             <div class="badges">
-                <button class="tour-btn" ref={app.tour_button.clone()} data-testid="tour-start" aria-haspopup="dialog"
+                <button class="tour-btn" ref={app.tour.button.clone()} data-testid="tour-start" aria-haspopup="dialog"
                     aria-expanded={tour_open.to_string()} title="A short guided tour of the page, for a first look or a class"
                     onclick={ctx.link().callback(move |_| Msg::Tour(if tour_open { TourMsg::Close } else { TourMsg::Start }))}>
                     { "Tour" }
                 </button>
                 <button class="tour-btn present-btn" data-testid="present" aria-pressed={present.to_string()}
                     title={if present { "Leave presentation mode (Esc)" } else { "Presentation mode, for a projector: the settings are hidden and everything is larger. A copied link keeps it." }}
-                    onclick={ctx.link().callback(move |_| Msg::SetPresent(!present))}>
+                    onclick={ctx.link().callback(move |_| ViewMsg::SetPresent(!present))}>
                     { if present { "Exit presentation" } else { "Present" } }
                 </button>
                 <span class="badge privacy" title="The model runs inside this browser tab. Nothing you open is uploaded.">
@@ -143,10 +144,10 @@ fn header(app: &App, ctx: &Ctx) -> Html {
                     { "Engine: " }<strong data-testid="backend">{ label }</strong>
                     <span class="reason" data-testid="backend-reason">{ format!(" · {reason}") }</span>
                     if let Some((text, to)) = toggle {
-                        <button type="button" data-testid="backend-toggle" disabled={app.model_seq.is_some()}
+                        <button type="button" data-testid="backend-toggle" disabled={app.models.seq.is_some()}
                             title={format!("Run the model on the {} from now on", if to == Preference::Cpu { "CPU" } else { "GPU (WebGPU)" })}
                             class="engine-toggle"
-                            onclick={ctx.link().callback(move |_| Msg::SetBackend(to))}>{ text }</button>
+                            onclick={ctx.link().callback(move |_| ModelMsg::SetBackend(to))}>{ text }</button>
                     }
                 </span>
                 <span class={classes!("badge", "status", tone)} role="status" aria-live="polite">
@@ -185,7 +186,7 @@ fn banners(app: &App, ctx: &Ctx) -> Html {
 }
 
 fn learn_card(app: &App) -> Html {
-    let has_cls = app.shown.as_ref().is_some_and(|s| s.inspection.passes[0].aggregation.is_some());
+    let has_cls = app.jobs.shown.as_ref().is_some_and(|s| s.inspection.passes[0].aggregation.is_some());
     html! {
         <section class="card learn" aria-labelledby="learn-h" id="learn">
             <h2 id="learn-h">{ "Learn: how GAttANet attention works" }</h2>
@@ -245,8 +246,8 @@ fn camera_modal(app: &App, ctx: &Ctx) -> Html {
                 <video ref={app.video_ref.clone()} autoplay={true} playsinline={true} muted={true} aria-label="Camera preview"></video>
                 <p class="hint">{ "The picture stays on this device." }</p>
                 <div class="load-row">
-                    <button class="button primary" onclick={link.callback(|_| Msg::Capture)}>{ "Take picture" }</button>
-                    <button class="button" onclick={link.callback(|_| Msg::StopCamera)}>{ "Cancel" }</button>
+                    <button class="button primary" onclick={link.callback(|_| ImageMsg::Capture)}>{ "Take picture" }</button>
+                    <button class="button" onclick={link.callback(|_| ImageMsg::StopCamera)}>{ "Cancel" }</button>
                 </div>
             </div>
         </div>

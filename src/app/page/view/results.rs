@@ -5,7 +5,7 @@ use yew::prelude::*;
 use super::maps::{agreement_card, attention_card, dense_card};
 use super::{svg, Ctx};
 use crate::app::page::tour::Target;
-use crate::app::page::{App, Msg, Shown};
+use crate::app::page::{App, ExportMsg, Shown, ViewMsg};
 use crate::app::render::{percent, short};
 use crate::viz::{alpha_chart_svg, top1_across_passes_svg, topk_chart_svg};
 
@@ -95,9 +95,9 @@ fn prediction_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
             <div class="pred-foot">
                 { pass_stepper(ctx, n, p, app.playing.is_some()) }
                 <div class="toolbar" role="group" aria-label="Export and share">
-                    <button class="button" onclick={link.callback(|_| Msg::ExportPng)} title="Download the maps on screen as one PNG">{ "Save PNG" }</button>
-                    <button class="button" onclick={link.callback(|_| Msg::ExportJson)} title="Download every map and number as inspection.json">{ "Save JSON" }</button>
-                    <button class="button" onclick={link.callback(|_| Msg::CopyLink)} title="Copy a link that reopens this view">{ "Copy link" }</button>
+                    <button class="button" onclick={link.callback(|_| ExportMsg::Png)} title="Download the maps on screen as one PNG">{ "Save PNG" }</button>
+                    <button class="button" onclick={link.callback(|_| ExportMsg::Json)} title="Download every map and number as inspection.json">{ "Save JSON" }</button>
+                    <button class="button" onclick={link.callback(|_| ExportMsg::CopyLink)} title="Copy a link that reopens this view">{ "Copy link" }</button>
                 </div>
             </div>
             <p class="story">{ story }</p>
@@ -110,22 +110,22 @@ fn pass_stepper(ctx: &Ctx, n: usize, p: usize, playing: bool) -> Html {
     let play = html! {
         <button class={classes!("button", "play", playing.then_some("on"))} data-testid="play" aria-pressed={playing.to_string()}
             title={if playing { "Stop stepping through the passes" } else { "Step through the passes automatically" }}
-            disabled={n < 2} onclick={link.callback(move |_| Msg::Play(!playing))}>
+            disabled={n < 2} onclick={link.callback(move |_| ViewMsg::Play(!playing))}>
             <span aria-hidden="true">{ if playing { "■ " } else { "▷ " } }</span>{ if playing { "Stop" } else { "Play" } }
         </button>
     };
     html! {
         <div class="pass-stepper" role="group" aria-label="Step through the passes (← and → keys)">
-            <button class="button" aria-label="Previous pass" disabled={p == 0} onclick={link.callback(|_| Msg::StepPass(-1))}>{ "◀" }</button>
+            <button class="button" aria-label="Previous pass" disabled={p == 0} onclick={link.callback(|_| ViewMsg::StepPass(-1))}>{ "◀" }</button>
             <div class="pass-dots">
                 { for (0..n).map(|i| html! {
                     <button class={classes!("pass-dot", (i == p).then_some("active"))} aria-pressed={(i == p).to_string()}
-                        onclick={link.callback(move |_| Msg::SetPass(i))}>
+                        onclick={link.callback(move |_| ViewMsg::SetPass(i))}>
                         { pass_name(i) }
                     </button>
                 }) }
             </div>
-            <button class="button" aria-label="Next pass" disabled={p + 1 >= n} onclick={link.callback(|_| Msg::StepPass(1))}>{ "▶" }</button>
+            <button class="button" aria-label="Next pass" disabled={p + 1 >= n} onclick={link.callback(|_| ViewMsg::StepPass(1))}>{ "▶" }</button>
             { play }
             <span class="kbd-hint" aria-hidden="true">{ "← → keys" }</span>
         </div>
