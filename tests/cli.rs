@@ -224,7 +224,8 @@ fn explain_and_faithfulness_write_every_map_and_their_scores() {
     let images = write_images(tmp.path());
     let out_dir = tmp.path().join("explain");
     let (m, o) = (model.to_str().unwrap(), out_dir.to_str().unwrap());
-    let out = gattanet(&["explain", images[0].to_str().unwrap(), "--model", m, "--out", o, "--steps", "4", "--grid", "4", "--class", "class2"]);
+    let out =
+        gattanet(&["explain", images[0].to_str().unwrap(), "--model", m, "--out", o, "--steps", "4", "--grid", "4", "--class", "class2"]);
     assert!(out.status.success(), "{}", text(&out));
     let e: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("wide/explain.json")).unwrap()).unwrap();
     assert_eq!(e["class"], 2);
@@ -245,7 +246,19 @@ fn explain_and_faithfulness_write_every_map_and_their_scores() {
     }
     let json = tmp.path().join("faith.json");
     let out = gattanet(&[
-        "faithfulness", "--model", m, "--data", data.to_str().unwrap(), "--n", "3", "--steps", "4", "--grid", "2", "--json", json.to_str().unwrap(),
+        "faithfulness",
+        "--model",
+        m,
+        "--data",
+        data.to_str().unwrap(),
+        "--n",
+        "3",
+        "--steps",
+        "4",
+        "--grid",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();

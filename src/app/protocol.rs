@@ -9,6 +9,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::explain::Explanation;
 use crate::inspect::{InspectOptions, Inspection};
 use crate::preprocess::Crop;
 
@@ -31,6 +32,10 @@ pub enum Request {
     /// Test hook (`?debug=lose-device`): destroy the WebGPU device, as a browser reclaiming the
     /// GPU would, so the next inspection exercises the recovery path.
     DebugLoseDevice,
+    /// Compare the maps of the image last inspected (`image_id`): agreement, class attention,
+    /// Grad-CAM and occlusion, with their deletion and insertion curves, for `class` (None: the
+    /// prediction). Grad-CAM needs gradients, so it runs on the CPU engine.
+    Explain { seq: u32, image_id: u32, options: InspectOptions, class: Option<usize> },
 }
 
 /// What failed, so that the page can word the message.
@@ -78,6 +83,12 @@ pub enum Reply {
         run_ms: f64,
         /// The engine that computed it (the engine can change under a loaded model).
         backend: EngineKind,
+    },
+    Explained {
+        seq: u32,
+        image_id: u32,
+        explanation: Explanation,
+        ms: f64,
     },
     Failed {
         seq: u32,

@@ -17,10 +17,15 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use super::backend::{webgpu_present, EngineKind, EngineStatus, Preference};
 use super::protocol::{decode, encode, Reply, Request, Stage};
+use crate::explain::{explain, ExplainOptions};
 use crate::gpu::{self, AdapterSummary, DeviceOptions, GpuError};
 use crate::inspect::{InspectOptions, Inspection};
 use crate::model::{io, ModelConfig};
 use crate::preprocess::{preprocess, Prepared};
+
+/// Points of the page's deletion and insertion curves (plus the start): coarser than the
+/// CLI's 16, to keep the comparison within a few seconds on a phone.
+const EXPLAIN_STEPS: usize = 8;
 
 /// The decoded crop of the last image, for the model it was prepared for.
 struct CachedImage {
@@ -38,6 +43,9 @@ struct Loaded {
     exec: gpu::Backend,
     /// The browser offers a WebGPU adapter (the page's toggle offers WebGPU only then).
     webgpu: bool,
+    /// The CPU engine's model for explanations (gradients) when `exec` is the GPU, built on
+    /// the first request.
+    cpu: Option<crate::model::Model>,
 }
 
 #[derive(Default)]
@@ -146,6 +154,27 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
                 }
             }
         }
+        Request::Explain { seq, image_id, options, class } => {
+            let State { model, image } = state;
+            let (Some(model), Some(cached)) = (model.as_mut(), image.as_ref().filter(|c| c.image_id == image_id)) else {
+                let message = "the image changed; compare again".to_string();
+                return post(&Reply::Failed { seq, stage: Stage::Inspect, message }, None);
+            };
+            let t0 = now();
+            let cpu = match (&model.exec, &mut model.cpu) {
+                (gpu::Backend::Cpu { model, .. }, _) => model.as_ref(),
+                (gpu::Backend::Gpu(_), Some(m)) => &*m,
+                (gpu::Backend::Gpu(_), slot) => match io::from_bytes(&model.config, &model.weights, &Device::Cpu) {
+                    Ok(m) => slot.insert(m),
+                    Err(e) => return post(&Reply::Failed { seq, stage: Stage::Inspect, message: e.to_string() }, None),
+                },
+            };
+            let opts = ExplainOptions { class, steps: EXPLAIN_STEPS, ..Default::default() };
+            match explain(cpu, &cached.prepared.input, &options, &opts) {
+                Ok(explanation) => post(&Reply::Explained { seq, image_id, explanation, ms: now() - t0 }, None),
+                Err(e) => post(&Reply::Failed { seq, stage: Stage::Inspect, message: e.to_string() }, None),
+            }
+        }
         Request::Inspect { seq, image_id, options } => {
             let State { model, image } = state;
             let Some(model) = model else {
@@ -190,7 +219,7 @@ async fn load(config: &str, weights: Vec<u8>, requested: Preference) -> Result<(
         return Err("the weights file is empty".into());
     }
     let Opened { exec, notice, webgpu } = open(&config, &weights, requested).await.map_err(|e| e.to_string())?;
-    Ok((Loaded { config, weights, requested, exec, webgpu }, notice))
+    Ok((Loaded { config, weights, requested, exec, webgpu, cpu: None }, notice))
 }
 
 /// The engine a request gets in this browser, decided before any model or device is opened.

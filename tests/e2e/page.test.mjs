@@ -438,6 +438,30 @@ await check('render times: a hover and an opacity change (printed, not asserted)
   await page.locator(T('opacity')).fill('0.6');
 });
 
+await check('compare: agreement, class attention, Grad-CAM and occlusion side by side, with scores', async () => {
+  const t0 = Date.now();
+  await page.locator(T('explain-run')).click();
+  await page.locator(T('explain-map')).first().waitFor({ state: 'visible', timeout: 120_000 });
+  const ms = Date.now() - t0;
+  const methods = await page.locator(T('explain-map')).evaluateAll((els) => els.map((e) => e.dataset.method));
+  assert(JSON.stringify(methods) === JSON.stringify(['agreement', 'attention', 'gradcam', 'occlusion']), `maps: ${methods}`);
+  const broken = await page.locator(`${T('explain-map')} img`).evaluateAll((imgs) => imgs.filter((i) => !i.complete || i.naturalWidth === 0).length);
+  assert(broken === 0, `${broken} map images did not load`);
+  const cells = await page.locator(`${T('explain-correlation')} td`).allTextContents();
+  assert(cells.length === 16 && cells.every((c) => Number.isFinite(Number(c.replace('−', '-')))), `correlations: ${cells}`);
+  assert(cells[0] === '+1.00' && cells[15] === '+1.00', `a map is not perfectly correlated with itself: ${cells}`);
+  assert(await page.locator('.card.explain .chart svg').count() === 1, 'no deletion/insertion chart');
+  console.log(`        4 maps, correlations and curves in ${ms} ms (click to maps, CPU engine in the worker)`);
+  // a new result makes the comparison stale: it is hidden until computed again
+  await page.locator(T('passes')).fill('3');
+  await page.locator(T('passes')).dispatchEvent('change');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="explain-map"]').length === 0, null, { timeout: 30_000 });
+  await waitReady();
+  await page.locator(T('passes')).fill('2');
+  await page.locator(T('passes')).dispatchEvent('change');
+  await waitReady();
+});
+
 await check('hovering a map shows its raw value', async () => {
   // The value under the pointer, for two corners of the last conv map shown, equals that cell of
   // the exported inspection.json (to the digits shown).

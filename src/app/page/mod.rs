@@ -21,6 +21,7 @@ use super::export;
 use super::fetch::{self, ModelEntry};
 use super::protocol::Request;
 use super::url_state::{UrlState, MAX_ALPHA_SCALE, MAX_PASSES, TEST_HOOKS_KEY};
+use crate::explain::Explanation;
 use crate::inspect::Inspection;
 use crate::model::ModelConfig;
 use crate::preprocess::{Crop, MAX_BYTES};
@@ -172,6 +173,8 @@ pub enum ImageMsg {
 pub enum RunMsg {
     SetPasses(usize),
     SetAlpha(f32),
+    /// Compare the result shown with Grad-CAM and occlusion (view/explain.rs).
+    Explain,
 }
 
 /// How the result is shown: they redraw, never rerun.
@@ -246,6 +249,18 @@ pub struct Jobs {
     /// The image to inspect once a model is loaded.
     waiting: Option<Rc<ImageData>>,
     next_image_id: u32,
+    /// The map comparison being computed: (seq, the inspection it goes with).
+    pub explaining: Option<(u32, Rc<Inspection>)>,
+    pub explained: Option<Rc<Explained>>,
+}
+
+/// A comparison of maps (Grad-CAM, occlusion, …) for one shown result.
+pub struct Explained {
+    pub seq: u32,
+    /// The inspection it goes with (a new one makes it stale).
+    pub inspection: Rc<Inspection>,
+    pub explanation: Explanation,
+    pub ms: f64,
 }
 
 /// The guided tour (tour.rs).
@@ -563,6 +578,14 @@ impl App {
                     self.recompute();
                 }
             }
+            RunMsg::Explain => {
+                let Some(shown) = &self.jobs.shown else { return false };
+                let (image_id, inspection) = (shown.image.id, shown.inspection.clone());
+                let seq = self.seq();
+                let req = Request::Explain { seq, image_id, options: inspection.options.clone(), class: None };
+                self.jobs.explaining = Some((seq, inspection));
+                self.post(req, None);
+            }
         }
         true
     }
@@ -793,7 +816,16 @@ impl Component for App {
             url_state,
             worker: WorkerConn { bridge: None, ready: false, generation: 0, restarts: 0, outbox: Vec::new(), next_seq: 0 },
             models: ModelSlot { manifest: None, current: None, load: ModelLoad::Idle, seq: None, pending: None, requested, engine: None },
-            jobs: Jobs { shown: None, inflight: None, queued: None, sample_cache: HashMap::new(), waiting: None, next_image_id: 0 },
+            jobs: Jobs {
+                shown: None,
+                inflight: None,
+                queued: None,
+                sample_cache: HashMap::new(),
+                waiting: None,
+                next_image_id: 0,
+                explaining: None,
+                explained: None,
+            },
             view,
             error: None,
             notice: None,

@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use super::{keep_model, App, ImageData, Job, LoadedModel, ModelLoad, Msg, Shown, KEEP_EXISTING, MAX_RESTARTS, WORKER_START_MS};
+use super::{keep_model, App, Explained, ImageData, Job, LoadedModel, ModelLoad, Msg, Shown, KEEP_EXISTING, MAX_RESTARTS, WORKER_START_MS};
 use crate::app::bridge::Bridge;
 use crate::app::protocol::{Reply, Request, Stage};
 use crate::inspect::InspectOptions;
@@ -169,8 +169,20 @@ impl App {
                 }
                 self.pump();
             }
+            Reply::Explained { seq, explanation, ms, .. } => match self.jobs.explaining.take() {
+                Some((s, inspection)) if s == seq => {
+                    self.jobs.explained = Some(Rc::new(Explained { seq, inspection, explanation, ms }));
+                }
+                other => {
+                    self.jobs.explaining = other;
+                    return false;
+                }
+            },
             Reply::Failed { seq, stage, message } => {
-                if self.models.seq == Some(seq) {
+                if self.jobs.explaining.as_ref().is_some_and(|e| e.0 == seq) {
+                    self.jobs.explaining = None;
+                    self.error = Some(format!("The maps could not be compared: {message}."));
+                } else if self.models.seq == Some(seq) {
                     let name = self.models.pending.take().map(|p| p.0.name).unwrap_or_default();
                     self.models.seq = None;
                     self.models.load = ModelLoad::Idle;
@@ -204,6 +216,7 @@ impl App {
     /// A dead worker is replaced, and given back the model it held.
     pub(super) fn restart_worker(&mut self, ctx: &Context<Self>, why: &str) {
         self.worker.restarts += 1;
+        self.jobs.explaining = None;
         if self.worker.restarts > MAX_RESTARTS {
             self.worker.bridge = None;
             self.worker.ready = false;

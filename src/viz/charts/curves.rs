@@ -1,7 +1,9 @@
 //! Deletion and insertion curves (RISE): the class probability against the fraction of pixels
 //! removed or inserted in the order a map ranks them, one line per kind of map.
+#[cfg(not(target_arch = "wasm32"))]
+use super::png;
 use super::style::{fit, key_width, rgb, Drawn, Theme, LABEL, TICK};
-use super::{png, Chart};
+use super::{svg, Chart, Fit};
 use crate::viz::colormap::categorical;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -15,8 +17,14 @@ pub struct CurveSeries {
 }
 
 /// Deletion (left) and insertion (right) curves, one line per map kind.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn deletion_insertion_png(title: &str, series: &[CurveSeries]) -> Vec<u8> {
     png(&Curves { title, series })
+}
+
+/// The same chart as SVG, for the page.
+pub fn deletion_insertion_svg(title: &str, series: &[CurveSeries], fit: Fit) -> String {
+    svg(&Curves { title, series }, fit)
 }
 
 struct Curves<'a> {

@@ -15,9 +15,11 @@ use plotters::prelude::*;
 use style::{Drawn, Theme};
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use curves::{deletion_insertion_png, CurveSeries};
+pub use curves::deletion_insertion_png;
+pub use curves::{deletion_insertion_svg, CurveSeries};
 #[cfg(not(target_arch = "wasm32"))]
 pub use maps::{attention_with_legend_png, heatmap_overlay_png, heatmap_with_legend_png};
+#[cfg(not(target_arch = "wasm32"))]
 pub use noise::{noise_curve_png, NoisePoint, NoiseSeries};
 
 /// One chart: its pixel size and how to draw it on any backend.

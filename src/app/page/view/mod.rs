@@ -15,6 +15,7 @@ use crate::app::backend::{EngineKind, Preference};
 use crate::viz::{ColorMap, Fit, Interp, MapView};
 
 mod controls;
+mod explain;
 mod maps;
 mod results;
 

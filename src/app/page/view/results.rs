@@ -2,6 +2,7 @@
 
 use yew::prelude::*;
 
+use super::explain::explain_card;
 use super::maps::{agreement_card, attention_card, dense_card};
 use super::{svg, Ctx};
 use crate::app::page::tour::Target;
@@ -36,6 +37,7 @@ pub(super) fn results(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
             { dense_card(app, ctx, shown) }
             { attention_card(app, ctx, shown) }
             { compare_card(app, shown) }
+            { explain_card(app, ctx, shown) }
             { alpha_card(app, shown) }
         </>
     }

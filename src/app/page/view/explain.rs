@@ -1,0 +1,116 @@
+//! "Is attention an explanation?": the agreement map and the class attention beside Grad-CAM
+//! and occlusion for the image shown, how alike they are, and how well each predicts what the
+//! network relies on (deletion and insertion curves). Computed on request: it takes a few
+//! hundred forward passes.
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use super::{svg, Ctx};
+use crate::app::page::{App, RunMsg, Shown};
+use crate::app::render::{png_data_url, short};
+use crate::explain::{Method, Saliency};
+use crate::viz::{deletion_insertion_svg, heatmap, legend, overlay, ColorMap, CurveSeries, Interp, Range};
+
+const SIDE: u32 = 160;
+
+fn method_title(m: Method) -> &'static str {
+    match m {
+        Method::Agreement => "GAttANet agreement",
+        Method::Attention => "Class attention",
+        Method::GradCam => "Grad-CAM",
+        Method::Occlusion => "Occlusion",
+        Method::Random => "Random",
+        Method::Centre => "Centre",
+    }
+}
+
+/// The map over the model's view of the image (grey), coloured on its own range.
+fn map_image(map: &Saliency, shown: &Shown) -> (String, String) {
+    let base = image::imageops::resize(&*shown.view_rgb, SIDE, SIDE, image::imageops::FilterType::Nearest);
+    let (lo, hi) = map.values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let range = if lo < hi { Range { lo, hi } } else { Range { lo: lo - 1.0, hi: lo + 1.0 } };
+    let [h, w] = map.grid;
+    let heat = heatmap(&map.values, h, w, SIDE, SIDE, range, ColorMap::Sequential, Interp::Nearest);
+    (png_data_url(&overlay(&base, &heat, 0.65)), png_data_url(&legend(range, ColorMap::Sequential, SIDE, 12)))
+}
+
+pub(super) fn explain_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
+    let busy = app.jobs.explaining.is_some();
+    let current = app.jobs.explained.as_ref().filter(|e| Rc::ptr_eq(&e.inspection, &shown.inspection));
+    let on_run = ctx.link().callback(|_| RunMsg::Explain);
+    let body = match current {
+        None => html! {},
+        Some(e) => {
+            let x = &e.explanation;
+            let maps = x.maps.iter().zip(&x.curves).map(|(m, c)| {
+                let (url, scale) = app.cached(format!("x-{}-{}", e.seq, m.method.name()), || {
+                    let (a, b) = map_image(m, shown);
+                    format!("{a}\n{b}")
+                })
+                .split_once('\n')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .unwrap_or_default();
+                let (d, i) = c.auc();
+                html! {
+                    <figure class="explain-map" data-testid="explain-map" data-method={m.method.name()}>
+                        <figcaption>{ method_title(m.method) }</figcaption>
+                        <img class="pixelated" src={url} alt={format!("{} map for {}, {}×{}", method_title(m.method), x.class_name, m.grid[0], m.grid[1])} />
+                        <img class="scale" src={scale} alt="" aria-hidden="true" />
+                        <p class="auc">{ format!("deletion {} · insertion {}", short(d), short(i)) }</p>
+                    </figure>
+                }
+            });
+            let names: Vec<&str> = x.maps.iter().map(|m| method_title(m.method)).collect();
+            let series: Vec<CurveSeries> = x
+                .maps
+                .iter()
+                .zip(&x.curves)
+                .map(|(m, c)| CurveSeries {
+                    name: method_title(m.method).into(),
+                    deletion: c.deletion.clone(),
+                    insertion: c.insertion.clone(),
+                })
+                .collect();
+            let chart = app.cached(format!("xc-{}-{:?}", e.seq, app.fit()), || {
+                deletion_insertion_svg(
+                    &format!("{} ({:.0}%): removing or inserting what each map ranks first", x.class_name, 100.0 * x.probability),
+                    &series,
+                    app.fit(),
+                )
+            });
+            html! {
+                <>
+                    <div class="explain-grid">{ for maps }</div>
+                    <table class="explain-corr" data-testid="explain-correlation">
+                        <caption>{ "How alike the maps are: Spearman rank correlation (1 = same order, 0 = unrelated, −1 = reversed)" }</caption>
+                        <tr><th></th>{ for names.iter().map(|n| html! { <th scope="col">{ *n }</th> }) }</tr>
+                        { for x.correlation.iter().zip(&names).map(|(row, n)| html! {
+                            <tr><th scope="row">{ *n }</th>{ for row.iter().map(|r| html! { <td>{ format!("{r:+.2}") }</td> }) }</tr>
+                        }) }
+                    </table>
+                    <div class="chart">{ svg(&chart) }</div>
+                    <p class="hint" data-testid="explain-note">{ format!(
+                        "For “{}”, maps at {}. Agreement and class attention come from the inspection above ({}); Grad-CAM (gradients through every pass), occlusion ({}×{} grey patches) and the curves ran on the CPU engine in the page's worker, in {:.1} s. A faithful map makes the probability fall fast when its top pixels are removed (low deletion area) and rise fast when they are inserted into a grey image (high insertion area).",
+                        x.class_name, x.layer, if shown.backend == crate::app::backend::EngineKind::WebGpu { "WebGPU" } else { "CPU" },
+                        x.maps.iter().find(|m| m.method == Method::Occlusion).map_or(0, |m| m.grid[0]),
+                        x.maps.iter().find(|m| m.method == Method::Occlusion).map_or(0, |m| m.grid[1]),
+                        e.ms / 1000.0
+                    ) }</p>
+                </>
+            }
+        }
+    };
+    html! {
+        <section class="card explain" aria-labelledby="explain-h">
+            <h2 id="explain-h">{ "Is attention an explanation? Compare with Grad-CAM and occlusion" }</h2>
+            <p class="explain">
+                { "Attention maps show where the network looks, not why it decides. Grad-CAM weighs a layer by the gradient of the class score; occlusion hides one patch at a time and measures the drop in the class probability. Here all four for the prediction, with a measure of how much each predicts what the network relies on." }
+            </p>
+            <button class="button" data-testid="explain-run" disabled={busy} onclick={on_run}>
+                { if busy { "Computing…" } else if current.is_some() { "Compute again" } else { "Compare the maps" } }
+            </button>
+            { body }
+        </section>
+    }
+}
