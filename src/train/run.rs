@@ -391,7 +391,206 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
         forked_from: None,
     };
 
-    // Resume or start.
+    let start_epoch = start_or_resume(job, train, &varmap, &mut optimizer, &mut metrics)?;
+    let end_epoch = match job.stop_after {
+        Some(k) => (start_epoch + k).min(opts.epochs),
+        None => opts.epochs,
+    };
+    let ctx = EpochContext {
+        job,
+        train,
+        aug: opts.augmentation(),
+        settings: StepSettings::new(cfg, opts),
+        batch,
+        steps_per_epoch,
+        total_steps,
+        interactive: job.progress && std::io::stderr().is_terminal(),
+    };
+
+    for epoch in start_epoch..end_epoch {
+        let epoch_start = Instant::now();
+        let passes_now = if epoch < opts.plain_epochs { 1 } else { passes };
+        if epoch == opts.plain_epochs && epoch > 0 {
+            // The later passes start as copies of the first (α = 0): so do their statistics.
+            copy_first_pass_stats(&varmap)?;
+        }
+        let t = train_epoch(&ctx, &model, &mut optimizer, epoch, passes_now)?;
+        if epoch == 0 {
+            let check = bn_check(&model, &varmap, train, batch, passes_now)?;
+            if job.log {
+                print_bn_check(&check);
+            }
+            metrics.bn_check = Some(check);
+        }
+        let result = evaluate(&model, test, passes_now, opts.eval_limit, None, EVAL_BATCH)?;
+        let steps = steps_per_epoch as f64;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            loss: t.loss_sum / steps,
+            train_accuracy: t.correct as f64 / t.seen.max(1) as f64,
+            test_accuracy: result.accuracy,
+            test_per_pass: result.per_pass.clone(),
+            images_per_second: t.seen as f64 / t.seconds.max(1e-9),
+            lr: t.lr,
+            grad_norm: t.norm_sum / steps,
+            clipped: t.clipped as f64 / steps,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        if job.log {
+            print_epoch(&record, opts.epochs);
+        }
+        metrics.training_seconds += record.seconds;
+        metrics.history.push(record);
+        metrics.epochs_done = epoch + 1;
+        metrics.complete = epoch + 1 == opts.epochs;
+        set_test_result(&mut metrics, &result);
+        // Outputs first, then the checkpoint: a crash in between only repeats an epoch.
+        io::save_dir(&job.out, cfg, &io::varmap_tensors(&varmap), dtype)?;
+        if metrics.complete && dtype != io::Storage::F32 {
+            // Report the accuracy of the weights as stored.
+            let stored = io::load_dir(&job.out, &device)?;
+            set_test_result(&mut metrics, &evaluate(&stored, test, passes, opts.eval_limit, None, EVAL_BATCH)?);
+        }
+        write_json(&job.out.join(METRICS_FILE), &metrics)?;
+        let state = CheckpointState {
+            version: 1,
+            epochs_done: epoch + 1,
+            steps: optimizer.steps,
+            config: cfg.clone(),
+            options: opts.clone(),
+            train_images: n,
+            train_fingerprint: fingerprint,
+            metrics: metrics.clone(),
+        };
+        save_checkpoint(&job.out, &varmap, &optimizer, &state)?;
+    }
+    if start_epoch >= opts.epochs && job.log {
+        println!("{} already finished all {} epochs", job.out.display(), opts.epochs);
+    }
+    Ok(metrics)
+}
+
+/// What every epoch of a run shares.
+struct EpochContext<'a> {
+    job: &'a Job,
+    train: &'a Dataset,
+    aug: Augment,
+    settings: StepSettings,
+    batch: usize,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    /// A progress bar (a terminal), else a line every quarter epoch with --progress.
+    interactive: bool,
+}
+
+/// The sums over one epoch's steps.
+struct EpochTally {
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    norm_sum: f64,
+    clipped: usize,
+    /// The last step's learning rate.
+    lr: f64,
+    /// Seconds spent in the steps (not in evaluation or saving).
+    seconds: f64,
+}
+
+/// One epoch of steps over a fresh permutation of the training images.
+fn train_epoch(ctx: &EpochContext, model: &Model, optimizer: &mut Optimizer, epoch: usize, passes_now: usize) -> Result<EpochTally> {
+    let (job, train, opts) = (ctx.job, ctx.train, &ctx.job.options);
+    let (n, batch, steps_per_epoch, total_steps) = (train.len(), ctx.batch, ctx.steps_per_epoch, ctx.total_steps);
+    let (spec, aug, interactive, device) = (&job.config.input, &ctx.aug, ctx.interactive, Device::Cpu);
+    let settings = &ctx.settings;
+    let mut rng = derived_rng(opts.seed, "epoch", epoch as u64);
+    let mut perm: Vec<usize> = (0..n).collect();
+    perm.shuffle(&mut rng);
+    let bar = if interactive {
+        let bar = ProgressBar::new(steps_per_epoch as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} [{elapsed}<{eta}]")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("epoch {}/{}", epoch + 1, opts.epochs));
+        Some(bar)
+    } else {
+        None
+    };
+    let (mut loss_sum, mut correct, mut seen, mut norm_sum, mut clipped) = (0.0, 0usize, 0usize, 0.0, 0usize);
+    let mut lr = 0.0;
+    let mut train_time = 0.0;
+    for s in 0..steps_per_epoch {
+        let t0 = Instant::now();
+        let idx = &perm[s * batch..(s + 1) * batch];
+        let b = make_batch(train, idx, spec, Transform::Augment(aug, &mut rng));
+        let x = Tensor::from_slice(&b.x, b.shape, &device)?;
+        lr = learning_rate(opts.schedule, opts.lr, opts.warmup, epoch * steps_per_epoch + s, total_steps);
+        let settings = StepSettings { passes: passes_now, ..settings.clone() };
+        let StepResult { loss: loss_value, grad_norm: norm, logits } = train_step(model, optimizer, &x, &b.y, &settings, lr)?;
+        if !loss_value.is_finite() {
+            bail!(
+                "the loss became {loss_value} at epoch {} step {} (lr {lr:.3e}); the last checkpoint is from epoch {epoch}. \
+                     Try a lower --lr, a smaller --clip, or `bounded`/`scale_by_sqrt_d` in the attention config",
+                epoch + 1,
+                s + 1
+            );
+        }
+        let pred = super::eval::argmax(&logits)?;
+        correct += pred.iter().zip(&b.y).filter(|(a, b)| a == b).count();
+        seen += b.y.len();
+        loss_sum += loss_value;
+        norm_sum += norm;
+        clipped += usize::from(opts.clip > 0.0 && norm > opts.clip);
+        train_time += t0.elapsed().as_secs_f64();
+        let msg = || {
+            format!(
+                "loss {:.4} acc {:.1}% {:.0} img/s",
+                loss_sum / (s + 1) as f64,
+                100.0 * correct as f64 / seen as f64,
+                seen as f64 / train_time
+            )
+        };
+        if let Some(bar) = &bar {
+            bar.set_message(msg());
+            bar.inc(1);
+        } else if job.progress && ((s + 1) % (steps_per_epoch / 4).max(1) == 0) && s + 1 < steps_per_epoch {
+            println!("  epoch {} step {}/{steps_per_epoch}: {}", epoch + 1, s + 1, msg());
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(EpochTally { loss_sum, correct, seen, norm_sum, clipped, lr, seconds: train_time })
+}
+
+fn print_epoch(record: &EpochRecord, epochs: usize) {
+    let per_pass = if record.test_per_pass.len() > 1 {
+        format!(" (passes {})", record.test_per_pass.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect::<Vec<_>>().join(" / "))
+    } else {
+        String::new()
+    };
+    println!(
+        "epoch {}/{epochs}: loss {:.4}, train {:.2}%, test {:.2}%{per_pass}, {:.0} img/s, lr {:.2e}, grad norm {:.2} ({:.0}% clipped), {:.0} s",
+        record.epoch,
+        record.loss,
+        100.0 * record.train_accuracy,
+        100.0 * record.test_accuracy,
+        record.images_per_second,
+        record.lr,
+        record.grad_norm,
+        100.0 * record.clipped,
+        record.seconds
+    );
+}
+
+/// A new run: the initial weights (`--init`, or the whitening filters set from the data).
+/// `--resume`: the checkpoint's weights, optimiser state and metrics, after checking that the
+/// config, options and data are the same. Returns the first epoch to train.
+fn start_or_resume(job: &Job, train: &Dataset, varmap: &VarMap, optimizer: &mut Optimizer, metrics: &mut Metrics) -> Result<usize> {
+    let (opts, cfg, n) = (&job.options, &job.config, train.len());
+    let fingerprint = train.fingerprint();
+    let device = Device::Cpu;
     let existing = checkpoint_state(&job.out)?;
     let mut start_epoch = 0;
     match (job.resume, existing) {
@@ -401,12 +600,12 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
         }
         (false, None) => {
             if let Some(dir) = &opts.init {
-                load_init(&varmap, cfg, dir)?;
+                load_init(varmap, cfg, dir)?;
                 if job.log {
                     println!("starting from the weights in {}", dir.display());
                 }
             } else if let BackboneConfig::ConvGroups { whitening, .. } = &cfg.backbone {
-                set_whitening(&varmap, train, cfg, *whitening)?;
+                set_whitening(varmap, train, cfg, *whitening)?;
                 if job.log {
                     println!("patch whitening set from {} training images", whitening::WHITENING_IMAGES.min(n));
                 }
@@ -439,11 +638,12 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
             let opt_state = candle_core::safetensors::load(dir.join("optimizer.safetensors"), &device)?;
             optimizer.load_state(&opt_state, state.steps)?;
             start_epoch = state.epochs_done;
-            metrics = Metrics {
+            // the run's record, with what this invocation computes afresh
+            *metrics = Metrics {
                 command_line: job.command_line.clone(),
                 options: opts.clone(),
-                parameters: parameter_count(&varmap),
-                flops_per_image: flops_per_image(&model, passes),
+                parameters: metrics.parameters,
+                flops_per_image: metrics.flops_per_image,
                 ..state.metrics
             };
             if job.log {
@@ -452,150 +652,7 @@ pub fn train(job: &Job, train: &Dataset, test: &Dataset) -> Result<Metrics> {
         }
     }
 
-    let end_epoch = match job.stop_after {
-        Some(k) => (start_epoch + k).min(opts.epochs),
-        None => opts.epochs,
-    };
-    let aug = opts.augmentation();
-    let spec = &cfg.input;
-    let settings = StepSettings::new(cfg, opts);
-    let interactive = job.progress && std::io::stderr().is_terminal();
-
-    for epoch in start_epoch..end_epoch {
-        let epoch_start = Instant::now();
-        let passes_now = if epoch < opts.plain_epochs { 1 } else { passes };
-        if epoch == opts.plain_epochs && epoch > 0 {
-            // The later passes start as copies of the first (α = 0): so do their statistics.
-            copy_first_pass_stats(&varmap)?;
-        }
-        let mut rng = derived_rng(opts.seed, "epoch", epoch as u64);
-        let mut perm: Vec<usize> = (0..n).collect();
-        perm.shuffle(&mut rng);
-        let bar = if interactive {
-            let bar = ProgressBar::new(steps_per_epoch as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} [{elapsed}<{eta}]")
-                    .expect("template")
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(format!("epoch {}/{}", epoch + 1, opts.epochs));
-            Some(bar)
-        } else {
-            None
-        };
-        let (mut loss_sum, mut correct, mut seen, mut norm_sum, mut clipped) = (0.0, 0usize, 0usize, 0.0, 0usize);
-        let mut lr = 0.0;
-        let mut train_time = 0.0;
-        for s in 0..steps_per_epoch {
-            let t0 = Instant::now();
-            let idx = &perm[s * batch..(s + 1) * batch];
-            let b = make_batch(train, idx, spec, Transform::Augment(&aug, &mut rng));
-            let x = Tensor::from_slice(&b.x, b.shape, &device)?;
-            lr = learning_rate(opts.schedule, opts.lr, opts.warmup, epoch * steps_per_epoch + s, total_steps);
-            let settings = StepSettings { passes: passes_now, ..settings.clone() };
-            let StepResult { loss: loss_value, grad_norm: norm, logits } = train_step(&model, &mut optimizer, &x, &b.y, &settings, lr)?;
-            if !loss_value.is_finite() {
-                bail!(
-                    "the loss became {loss_value} at epoch {} step {} (lr {lr:.3e}); the last checkpoint is from epoch {epoch}. \
-                     Try a lower --lr, a smaller --clip, or `bounded`/`scale_by_sqrt_d` in the attention config",
-                    epoch + 1,
-                    s + 1
-                );
-            }
-            let pred = super::eval::argmax(&logits)?;
-            correct += pred.iter().zip(&b.y).filter(|(a, b)| a == b).count();
-            seen += b.y.len();
-            loss_sum += loss_value;
-            norm_sum += norm;
-            clipped += usize::from(opts.clip > 0.0 && norm > opts.clip);
-            train_time += t0.elapsed().as_secs_f64();
-            let msg = || {
-                format!(
-                    "loss {:.4} acc {:.1}% {:.0} img/s",
-                    loss_sum / (s + 1) as f64,
-                    100.0 * correct as f64 / seen as f64,
-                    seen as f64 / train_time
-                )
-            };
-            if let Some(bar) = &bar {
-                bar.set_message(msg());
-                bar.inc(1);
-            } else if job.progress && ((s + 1) % (steps_per_epoch / 4).max(1) == 0) && s + 1 < steps_per_epoch {
-                println!("  epoch {} step {}/{steps_per_epoch}: {}", epoch + 1, s + 1, msg());
-            }
-        }
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        if epoch == 0 {
-            let check = bn_check(&model, &varmap, train, batch, passes_now)?;
-            if job.log {
-                print_bn_check(&check);
-            }
-            metrics.bn_check = Some(check);
-        }
-        let result = evaluate(&model, test, passes_now, opts.eval_limit, None, EVAL_BATCH)?;
-        let record = EpochRecord {
-            epoch: epoch + 1,
-            loss: loss_sum / steps_per_epoch as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
-            test_accuracy: result.accuracy,
-            test_per_pass: result.per_pass.clone(),
-            images_per_second: seen as f64 / train_time.max(1e-9),
-            lr,
-            grad_norm: norm_sum / steps_per_epoch as f64,
-            clipped: clipped as f64 / steps_per_epoch as f64,
-            seconds: epoch_start.elapsed().as_secs_f64(),
-        };
-        if job.log {
-            let per_pass = if record.test_per_pass.len() > 1 {
-                format!(" (passes {})", record.test_per_pass.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect::<Vec<_>>().join(" / "))
-            } else {
-                String::new()
-            };
-            println!(
-                "epoch {}/{}: loss {:.4}, train {:.2}%, test {:.2}%{per_pass}, {:.0} img/s, lr {:.2e}, grad norm {:.2} ({:.0}% clipped), {:.0} s",
-                epoch + 1,
-                opts.epochs,
-                record.loss,
-                100.0 * record.train_accuracy,
-                100.0 * record.test_accuracy,
-                record.images_per_second,
-                record.lr,
-                record.grad_norm,
-                100.0 * record.clipped,
-                record.seconds
-            );
-        }
-        metrics.training_seconds += record.seconds;
-        metrics.history.push(record);
-        metrics.epochs_done = epoch + 1;
-        metrics.complete = epoch + 1 == opts.epochs;
-        set_test_result(&mut metrics, &result);
-        // Outputs first, then the checkpoint: a crash in between only repeats an epoch.
-        io::save_dir(&job.out, cfg, &io::varmap_tensors(&varmap), dtype)?;
-        if metrics.complete && dtype != io::Storage::F32 {
-            // Report the accuracy of the weights as stored.
-            let stored = io::load_dir(&job.out, &device)?;
-            set_test_result(&mut metrics, &evaluate(&stored, test, passes, opts.eval_limit, None, EVAL_BATCH)?);
-        }
-        write_json(&job.out.join(METRICS_FILE), &metrics)?;
-        let state = CheckpointState {
-            version: 1,
-            epochs_done: epoch + 1,
-            steps: optimizer.steps,
-            config: cfg.clone(),
-            options: opts.clone(),
-            train_images: n,
-            train_fingerprint: fingerprint,
-            metrics: metrics.clone(),
-        };
-        save_checkpoint(&job.out, &varmap, &optimizer, &state)?;
-    }
-    if start_epoch >= opts.epochs && job.log {
-        println!("{} already finished all {} epochs", job.out.display(), opts.epochs);
-    }
-    Ok(metrics)
+    Ok(start_epoch)
 }
 
 /// What one training step needs besides the model, the optimiser and the batch.
