@@ -27,9 +27,10 @@ use crate::preprocess::{preprocess, Prepared};
 /// CLI's 16, to keep the comparison within a few seconds on a phone.
 const EXPLAIN_STEPS: usize = 8;
 
-/// The decoded crop of the last image, for the model it was prepared for.
+/// The last image: its bytes (sent once), and its crop as prepared for a model.
 struct CachedImage {
     image_id: u32,
+    bytes: Vec<u8>,
     model: String,
     prepared: Prepared,
 }
@@ -129,8 +130,8 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
                 Ok((loaded, notice)) => {
                     let engine = engine_of(&loaded);
                     // The old model (and its GPU buffers) goes only now: a failed load keeps it.
+                    // The image stays: its crop is prepared again for the new model's input.
                     state.model = Some(loaded);
-                    state.image = None;
                     post(&Reply::ModelLoaded { seq, name, ms: now() - t0, engine, notice }, None);
                 }
                 Err(message) => post(&Reply::Failed { seq, stage: Stage::Model, message }, None),
@@ -182,10 +183,23 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
                 return post(&Reply::Failed { seq, stage: Stage::Inspect, message }, None);
             };
             let t0 = now();
-            let reuse = image.as_ref().is_some_and(|c| c.image_id == image_id && c.model == model.config.name);
-            if !reuse {
+            // The page sends an image's bytes once; later requests (other options, another
+            // model) name it by id.
+            let known = image.take().filter(|c| c.image_id == image_id);
+            let reuse = known.as_ref().is_some_and(|c| c.model == model.config.name && bytes.is_empty());
+            if reuse {
+                *image = known;
+            } else {
+                let bytes = match (bytes.is_empty(), known) {
+                    (false, _) => bytes,
+                    (true, Some(c)) => c.bytes,
+                    (true, None) => {
+                        let message = "the image did not reach the engine; choose it again".to_string();
+                        return post(&Reply::Failed { seq, stage: Stage::Image, message }, None);
+                    }
+                };
                 match preprocess(&bytes, &model.config.input) {
-                    Ok(prepared) => *image = Some(CachedImage { image_id, model: model.config.name.clone(), prepared }),
+                    Ok(prepared) => *image = Some(CachedImage { image_id, bytes, model: model.config.name.clone(), prepared }),
                     Err(e) => return post(&Reply::Failed { seq, stage: Stage::Image, message: e.to_string() }, None),
                 }
             }

@@ -224,6 +224,9 @@ struct WorkerConn {
     /// Requests waiting for the worker to start (or restart).
     outbox: Vec<(Request, Option<Rc<Vec<u8>>>)>,
     next_seq: u32,
+    /// The image whose bytes this worker has (it keeps the last one; α and passes changes
+    /// name it by id instead of sending a large photo again).
+    image_sent: Option<u32>,
 }
 
 /// The models on offer and the one in use.
@@ -814,7 +817,15 @@ impl Component for App {
             alpha: url_state.alpha.unwrap_or(1.0),
             passes: None,
             url_state,
-            worker: WorkerConn { bridge: None, ready: false, generation: 0, restarts: 0, outbox: Vec::new(), next_seq: 0 },
+            worker: WorkerConn {
+                bridge: None,
+                ready: false,
+                generation: 0,
+                restarts: 0,
+                outbox: Vec::new(),
+                next_seq: 0,
+                image_sent: None,
+            },
             models: ModelSlot { manifest: None, current: None, load: ModelLoad::Idle, seq: None, pending: None, requested, engine: None },
             jobs: Jobs {
                 shown: None,

@@ -17,6 +17,7 @@ impl App {
         let cb = ctx.link().callback(Msg::Heard);
         self.worker.ready = false;
         self.worker.generation += 1;
+        self.worker.image_sent = None;
         match Bridge::spawn(move |h| cb.emit(h)) {
             Ok(b) => {
                 self.worker.bridge = Some(b);
@@ -69,7 +70,9 @@ impl App {
         }
         let seq = self.seq();
         let req = Request::Inspect { seq, image_id: image.id, options: self.options() };
-        self.post(req, Some(image.bytes.clone()));
+        let bytes = (self.worker.image_sent != Some(image.id)).then(|| image.bytes.clone());
+        self.worker.image_sent = Some(image.id);
+        self.post(req, bytes);
         self.jobs.inflight = Some(Job { seq, image });
     }
 
