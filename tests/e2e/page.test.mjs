@@ -452,6 +452,9 @@ await check('compare: agreement, class attention, Grad-CAM and occlusion side by
   assert(cells[0] === '+1.00' && cells[15] === '+1.00', `a map is not perfectly correlated with itself: ${cells}`);
   assert(await page.locator('.card.explain .chart svg').count() === 1, 'no deletion/insertion chart');
   console.log(`        4 maps, correlations and curves in ${ms} ms (click to maps, CPU engine in the worker)`);
+  await page.locator('.card.explain').scrollIntoViewIfNeeded();
+  const box = await page.locator('.card.explain').boundingBox();
+  await screenshot(page, 'compare.png', { clip: { x: box.x, y: box.y, width: box.width, height: Math.min(box.height, 1400) } });
   // a new result makes the comparison stale: it is hidden until computed again
   await page.locator(T('passes')).fill('3');
   await page.locator(T('passes')).dispatchEvent('change');
