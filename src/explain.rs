@@ -18,7 +18,7 @@ use candle_core::{IndexOp, Tensor, D};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::inspect::{used_alphas, InspectOptions, Inspection, LayerKind};
+use crate::inspect::{run_options, InspectOptions, Inspection, LayerKind};
 use crate::model::{Model, RunOptions};
 
 /// The kinds of map compared.
@@ -102,7 +102,7 @@ impl<'a> ModelScorer<'a> {
         if class >= model.config.num_classes() {
             return Err(Error::config("class", format!("the model has {} classes, found {class}", model.config.num_classes())));
         }
-        Ok(ModelScorer { model, run: run_options(model, options)?, class })
+        Ok(ModelScorer { model, run: run_options(model, options)?.0, class })
     }
 }
 
@@ -130,15 +130,6 @@ impl Scorer for ModelScorer<'_> {
 /// Images per forward batch when scoring.
 const SCORE_BATCH: usize = 64;
 
-/// The passes and α of an inspection with these options.
-pub fn run_options(model: &Model, options: &InspectOptions) -> Result<RunOptions> {
-    let passes = crate::inspect::checked_passes(&model.config, options)?;
-    let learned = model.learned_alphas()?;
-    let sites: Vec<(&str, f32)> = model.attended_sites().iter().map(|s| s.name.as_str()).zip(learned).collect();
-    let alphas = used_alphas(&sites, options)?;
-    Ok(RunOptions { passes, alphas: Some(alphas.iter().map(|a| a.used).collect()), train: false, final_maps: true, keep: None })
-}
-
 /// Grad-CAM of `class` at candidate site `site` (a conv layer) of one image (CHW).
 pub fn grad_cam(model: &Model, input: &[f32], options: &InspectOptions, class: usize, site: usize) -> Result<Saliency> {
     let sites = model.graph().sites.clone();
@@ -146,7 +137,7 @@ pub fn grad_cam(model: &Model, input: &[f32], options: &InspectOptions, class: u
     let Some([h, w]) = info.spatial else {
         return Err(Error::config("layer", format!("`{}` is a dense layer; Grad-CAM needs a conv layer", info.name)));
     };
-    let run = RunOptions { keep: Some(site), ..run_options(model, options)? };
+    let run = RunOptions { keep: Some(site), ..run_options(model, options)?.0 };
     let last = model.run(&model.input_tensor(input)?, &run)?.pop().expect("at least one pass");
     let kept = last.kept.ok_or_else(|| Error::config("layer", "the layer's activation was not kept"))?;
     let grads = last.logits.i((0, class))?.backward()?;

@@ -14,7 +14,7 @@ use crate::explain::{explain, Curves, ExplainOptions, Explanation, Method, Salie
 use crate::inspect::InspectOptions;
 use crate::model::{io, Model};
 use crate::preprocess;
-use crate::viz::{self, ColorMap, CurveSeries, Interp, Range};
+use crate::viz::{self, CurveSeries};
 
 #[derive(clap::Args)]
 pub struct ExplainArgs {
@@ -99,14 +99,8 @@ fn load(dir: &Path) -> anyhow::Result<Model> {
 pub fn run_explain(args: ExplainArgs) -> anyhow::Result<()> {
     let model = load(&args.model)?;
     let (inspect, opts) = args.common.options(&model)?;
-    let mut taken = std::collections::HashSet::new();
     let mut failed = 0;
-    for image in &args.images {
-        let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-        let name =
-            (1..).map(|i| if i == 1 { stem.clone() } else { format!("{stem}-{i}") }).find(|n| !taken.contains(n)).expect("unbounded");
-        taken.insert(name.clone());
-        let dir = args.out.join(name);
+    for (image, dir) in args.images.iter().zip(super::output_dirs(&args.images, &args.out)) {
         match explain_one(&model, image, &dir, &inspect, &opts) {
             Ok(e) => {
                 let aucs: Vec<String> = e
@@ -157,13 +151,7 @@ fn explain_one(model: &Model, image: &Path, dir: &Path, inspect: &InspectOptions
 /// The map over the model's view of the image (in grey), with a colour scale below.
 fn map_png(map: &Saliency, view: &image::RgbImage) -> Vec<u8> {
     const SIDE: u32 = 256;
-    let base = image::imageops::resize(view, SIDE, SIDE, image::imageops::FilterType::Nearest);
-    let (lo, hi) = map.values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let range = if lo < hi { Range { lo, hi } } else { Range { lo: lo - 1.0, hi: lo + 1.0 } };
-    let [h, w] = map.grid;
-    let heat = viz::heatmap(&map.values, h, w, SIDE, SIDE, range, ColorMap::Sequential, Interp::Nearest);
-    let over = viz::overlay(&base, &heat, 0.65);
-    let legend = viz::legend(range, ColorMap::Sequential, SIDE, 24);
+    let (over, legend) = viz::saliency_over(&map.values, map.grid, view, SIDE, 24);
     let mut out = image::RgbImage::from_pixel(SIDE, SIDE + 28, image::Rgb([255, 255, 255]));
     image::imageops::replace(&mut out, &over, 0, 0);
     image::imageops::replace(&mut out, &legend, 0, i64::from(SIDE) + 4);
@@ -177,27 +165,25 @@ fn series(maps: &[Saliency], curves: &[Curves]) -> Vec<CurveSeries> {
         .collect()
 }
 
-/// Mean and sample standard deviation.
+/// Mean and sample standard deviation (as `plot::Stat` computes them).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct Stat {
+pub struct MeanSd {
     pub mean: f64,
     pub sd: f64,
 }
 
-impl Stat {
-    fn of(xs: &[f64]) -> Stat {
-        let n = xs.len().max(1) as f64;
-        let mean = xs.iter().sum::<f64>() / n;
-        let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-        Stat { mean, sd: var.sqrt() }
+impl MeanSd {
+    fn of(xs: &[f64]) -> MeanSd {
+        let s = super::plot::Stat::of(xs);
+        MeanSd { mean: s.mean, sd: s.sd }
     }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MethodScore {
     pub method: Method,
-    pub deletion: Stat,
-    pub insertion: Stat,
+    pub deletion: MeanSd,
+    pub insertion: MeanSd,
     /// The mean curves.
     pub mean_deletion: Vec<f32>,
     pub mean_insertion: Vec<f32>,
@@ -218,8 +204,8 @@ impl Tally {
         };
         MethodScore {
             method: self.method,
-            deletion: Stat::of(&self.aucs.iter().map(|a| a.0 as f64).collect::<Vec<_>>()),
-            insertion: Stat::of(&self.aucs.iter().map(|a| a.1 as f64).collect::<Vec<_>>()),
+            deletion: MeanSd::of(&self.aucs.iter().map(|a| a.0 as f64).collect::<Vec<_>>()),
+            insertion: MeanSd::of(&self.aucs.iter().map(|a| a.1 as f64).collect::<Vec<_>>()),
             mean_deletion: mean(|c| &c.deletion),
             mean_insertion: mean(|c| &c.insertion),
         }

@@ -58,15 +58,8 @@ pub fn run(args: Args) -> ExitCode {
         top_k: args.top_k,
     };
     let mut failed = 0;
-    let mut taken = std::collections::HashSet::new();
-    for image in &args.images {
-        // Images of the same name from different folders (a/cat.png, b/cat.png) get their own
-        // folders (cat, cat-2), never each other's.
-        let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-        let name =
-            (1..).map(|i| if i == 1 { stem.clone() } else { format!("{stem}-{i}") }).find(|n| !taken.contains(n)).expect("unbounded");
-        taken.insert(name.clone());
-        match inspect_one(&model, image, &args.out.join(name), &options) {
+    for (image, dir) in args.images.iter().zip(super::output_dirs(&args.images, &args.out)) {
+        match inspect_one(&model, image, &dir, &options) {
             Ok(dir) => println!("{} -> {}", image.display(), dir.display()),
             Err(e) => {
                 failed += 1;

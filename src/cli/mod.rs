@@ -141,3 +141,19 @@ pub fn portable_command_line() -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// An output folder under `out` for each image, named after its file: images of the same name
+/// from different folders (a/cat.png, b/cat.png) get cat, cat-2, … rather than each other's.
+fn output_dirs(images: &[PathBuf], out: &std::path::Path) -> Vec<PathBuf> {
+    let mut taken = std::collections::HashSet::new();
+    images
+        .iter()
+        .map(|image| {
+            let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+            let name =
+                (1..).map(|i| if i == 1 { stem.clone() } else { format!("{stem}-{i}") }).find(|n| !taken.contains(n)).expect("unbounded");
+            taken.insert(name.clone());
+            out.join(name)
+        })
+        .collect()
+}

@@ -304,7 +304,7 @@ impl Engine {
                 .collect();
             let aggregation = self.plan.attention.map(|(_, heads, tok)| {
                 let rows = (0..heads).map(|hh| at(layout.attention + hh * tok, tok)).collect();
-                Aggregation::from_rows(rows, cfg.feature_shape())
+                Aggregation::from_rows(rows, self.plan.features)
             });
             let global_query = self.plan.qbar.map_or(Vec::new(), |(_, d)| at(layout.qbar, d));
             let pass = Pass::new(t, logits, probabilities, global_query, layers, aggregation);

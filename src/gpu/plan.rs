@@ -66,6 +66,8 @@ pub(crate) struct Plan {
     pub alpha: Option<BufId>,
     pub attention: Option<AttentionOut>,
     pub sets: usize,
+    /// [C, H, W] of the backbone's output (the class-attention patch grid).
+    pub features: [usize; 3],
 }
 
 /// Class-attention weights: (buffer, heads, tokens).
@@ -705,7 +707,8 @@ pub(crate) fn build(gpu: &Gpu, weights: &Weights, cfg: &ModelConfig) -> Result<P
         alpha = Some(alpha_id);
     }
     let gatta = std::mem::take(&mut b.ops);
-    Ok(Plan { bufs: b.bufs, dummy, input, forward, gatta, logits, probs, classes, sites, qbar, alpha, attention, sets: b.sets })
+    let features = graph.features;
+    Ok(Plan { bufs: b.bufs, dummy, input, forward, gatta, logits, probs, classes, sites, qbar, alpha, attention, sets: b.sets, features })
 }
 
 pub(crate) fn bytemuck_cast(v: &[f32]) -> &[u8] {

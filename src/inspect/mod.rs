@@ -45,6 +45,17 @@ pub fn checked_passes(cfg: &ModelConfig, options: &InspectOptions) -> Result<usi
     Ok(passes)
 }
 
+/// How an inspection with these options runs the passes (their number, the α used), and the α
+/// per layer it reports. Shared with the explanations, which must run the same network.
+pub fn run_options(model: &Model, options: &InspectOptions) -> Result<(RunOptions, Vec<LayerAlpha>)> {
+    let passes = checked_passes(&model.config, options)?;
+    let learned = model.learned_alphas()?;
+    let sites: Vec<(&str, f32)> = model.attended_sites().iter().map(|s| s.name.as_str()).zip(learned).collect();
+    let alphas = used_alphas(&sites, options)?;
+    let run = RunOptions { passes, alphas: Some(alphas.iter().map(|a| a.used).collect()), train: false, final_maps: true, keep: None };
+    Ok((run, alphas))
+}
+
 /// Run the passes on one preprocessed input (CHW, normalised, at the model's input size).
 pub fn inspect(model: &Model, input_chw: &[f32], options: &InspectOptions) -> Result<Inspection> {
     let cfg = &model.config;
@@ -53,13 +64,9 @@ pub fn inspect(model: &Model, input_chw: &[f32], options: &InspectOptions) -> Re
     if input_chw.len() != expected {
         return Err(Error::image(format!("input has {} values, the model expects {expected}", input_chw.len())));
     }
-    let passes = checked_passes(cfg, options)?;
-    let learned = model.learned_alphas()?;
-    let sites: Vec<(&str, f32)> = model.attended_sites().iter().map(|s| s.name.as_str()).zip(learned).collect();
-    let alphas = used_alphas(&sites, options)?;
-    let x = model.input_tensor(input_chw)?;
-    let run = RunOptions { passes, alphas: Some(alphas.iter().map(|a| a.used).collect()), train: false, final_maps: true, keep: None };
-    let outputs = model.run(&x, &run)?;
+    let (run, alphas) = run_options(model, options)?;
+    let passes = run.passes;
+    let outputs = model.run(&model.input_tensor(input_chw)?, &run)?;
 
     let mut result = Vec::with_capacity(outputs.len());
     for (index, out) in outputs.iter().enumerate() {
@@ -79,7 +86,7 @@ pub fn inspect(model: &Model, input_chw: &[f32], options: &InspectOptions) -> Re
             })
             .collect::<Result<Vec<_>>>()?;
         let aggregation = match &out.class_attention {
-            Some(a) => Some(Aggregation::from_rows(a.squeeze(0)?.to_vec2::<f32>()?, cfg.feature_shape())),
+            Some(a) => Some(Aggregation::from_rows(a.squeeze(0)?.to_vec2::<f32>()?, model.graph().features)),
             None => None,
         };
         let global_query = match &out.query {

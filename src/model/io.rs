@@ -74,10 +74,9 @@ pub type Decoded = (Vec<usize>, Vec<f32>);
 /// Every tensor the config needs, read from safetensors bytes and decoded to f32, checked by
 /// name, shape and type. The one reader behind both executors (candle and WebGPU).
 pub fn read_tensors(config: &ModelConfig, bytes: &[u8]) -> Result<BTreeMap<String, Decoded>> {
-    config.validate()?;
+    let expected = expected_tensors(config)?; // validates the config first
     let st =
         safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::io(WEIGHTS_FILE, format!("not a valid safetensors file: {e}")))?;
-    let expected = expected_tensors(config)?;
     let mut out = BTreeMap::new();
     let mut scales = Vec::new();
     for (name, shape) in &expected {

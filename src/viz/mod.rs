@@ -10,4 +10,4 @@ pub use charts::*;
 pub use colormap::ColorMap;
 pub use maps::{agreement_image, attention_image, MapView};
 pub use normalize::{agreement_range, attention_range, cosine, global_query_range, Normalization, Range};
-pub use raster::{encode_png, heatmap, legend, overlay, resample, value_at, Interp};
+pub use raster::{encode_png, heatmap, legend, overlay, resample, saliency_over, value_at, Interp};

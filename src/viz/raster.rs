@@ -109,6 +109,17 @@ pub fn legend(range: Range, cmap: ColorMap, width: u32, height: u32) -> RgbImage
     RgbImage::from_fn(width, height, |x, y| colour(if vertical { y } else { x }))
 }
 
+/// A saliency map (`values`, h×w) over `view` in grey, both `side` pixels square, coloured on the
+/// map's own range, and its colour scale (`side` × `scale_height`). For the explanation maps of
+/// the CLI and the page.
+pub fn saliency_over(values: &[f32], [h, w]: [usize; 2], view: &RgbImage, side: u32, scale_height: u32) -> (RgbImage, RgbImage) {
+    let base = imageops::resize(view, side, side, imageops::FilterType::Nearest);
+    let (lo, hi) = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let range = if lo < hi { Range { lo, hi } } else { Range { lo: lo - 1.0, hi: lo + 1.0 } };
+    let heat = heatmap(values, h, w, side, side, range, ColorMap::Sequential, Interp::Nearest);
+    (overlay(&base, &heat, 0.65), legend(range, ColorMap::Sequential, side, scale_height))
+}
+
 /// The value of the cell under the point at fractions (`x_frac`, `y_frac`) of the map's
 /// width and height (clamped to the map); NaN for an empty or short map.
 pub fn value_at(map: &[f32], h: usize, w: usize, x_frac: f32, y_frac: f32) -> f32 {

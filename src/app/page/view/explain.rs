@@ -10,7 +10,7 @@ use super::{svg, Ctx};
 use crate::app::page::{App, RunMsg, Shown};
 use crate::app::render::{png_data_url, short};
 use crate::explain::{Method, Saliency};
-use crate::viz::{deletion_insertion_svg, heatmap, legend, overlay, ColorMap, CurveSeries, Interp, Range};
+use crate::viz::{deletion_insertion_svg, saliency_over, CurveSeries};
 
 const SIDE: u32 = 160;
 
@@ -25,14 +25,10 @@ fn method_title(m: Method) -> &'static str {
     }
 }
 
-/// The map over the model's view of the image (grey), coloured on its own range.
+/// The map over the model's view of the image (grey), and its scale, as data URLs.
 fn map_image(map: &Saliency, shown: &Shown) -> (String, String) {
-    let base = image::imageops::resize(&*shown.view_rgb, SIDE, SIDE, image::imageops::FilterType::Nearest);
-    let (lo, hi) = map.values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let range = if lo < hi { Range { lo, hi } } else { Range { lo: lo - 1.0, hi: lo + 1.0 } };
-    let [h, w] = map.grid;
-    let heat = heatmap(&map.values, h, w, SIDE, SIDE, range, ColorMap::Sequential, Interp::Nearest);
-    (png_data_url(&overlay(&base, &heat, 0.65)), png_data_url(&legend(range, ColorMap::Sequential, SIDE, 12)))
+    let (over, scale) = saliency_over(&map.values, map.grid, &shown.view_rgb, SIDE, 12);
+    (png_data_url(&over), png_data_url(&scale))
 }
 
 pub(super) fn explain_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
