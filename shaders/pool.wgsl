@@ -1,5 +1,6 @@
-// Pooling: max-pool k×k (3: the toy CNN, 2: conv groups) / stride 2 without padding, and global average pooling
-// over the positions of each channel (avg_linear head, squeeze-excitation, GAttANet's query pooling).
+// Pooling: max-pool k×k (3: the toy CNN and the ImageNet ResNet stem, 2: conv groups) / stride 2,
+// zero-padded where the graph asks for it, and global average pooling over the positions of each
+// channel (avg_linear head, squeeze-excitation, GAttANet's query pooling).
 
 // `struct Params` and the shared constants are generated from gpu::params::PoolParams.
 
@@ -18,10 +19,17 @@ fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
     let oy = pos / p.wout;
     let ox = pos % p.wout;
     let base = c * p.h * p.w;
-    var m = x[base + (oy * 2u) * p.w + ox * 2u];
+    // Positions in the padded input; the padding reads as 0 (it follows a ReLU).
+    var m = -3.4e38;
     for (var ky = 0u; ky < p.k; ky++) {
         for (var kx = 0u; kx < p.k; kx++) {
-            m = max(m, x[base + (oy * 2u + ky) * p.w + ox * 2u + kx]);
+            let iy = i32(oy * 2u + ky) - i32(p.pad);
+            let ix = i32(ox * 2u + kx) - i32(p.pad);
+            var v = 0.0;
+            if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+                v = x[base + u32(iy) * p.w + u32(ix)];
+            }
+            m = max(m, v);
         }
     }
     y[p.y_off + c * nout + pos] = m;

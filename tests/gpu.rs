@@ -217,6 +217,19 @@ fn parity_conv_groups() {
 }
 
 #[test]
+fn parity_imagenet_resnet() {
+    // basic blocks at an odd size (stem, padded max-pool and strides round down)
+    parity(&config("imagenet-resnet18"), 31);
+    parity(&without_attention(config("imagenet-resnet18")), 32);
+    // bottlenecks, class attention, non-square input, flat pooling, T = 3
+    let mut cfg = config("imagenet-resnet50");
+    cfg.input.size = [27, 35];
+    cfg.attention = Some(AttentionConfig { dim: 3, passes: 3, pooling: QueryPooling::Flat, bounded: true, ..Default::default() });
+    parity(&cfg, 33);
+    report("imagenet resnet");
+}
+
+#[test]
 fn parity_class_attention_heads() {
     // ResNet trunk with class attention on a subset of layers, T = 3 configured
     parity(&config("resnet-ca"), 11);

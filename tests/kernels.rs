@@ -315,3 +315,23 @@ fn channel_bias_and_plane_scales_match_broadcasts() {
     assert!(kernels::scale_planes(&x, &probe(&[5], 2)).is_err());
     assert!(kernels::scale_positions(&x, &probe(&[2, 4, 3], 2)).is_err());
 }
+
+#[test]
+fn padded_max_pool_is_pytorchs_on_a_relu_output() {
+    // 4×4 non-negative plane, 3×3 windows, stride 2, one zero around (PyTorch pads with −∞,
+    // the same on a ReLU's output): out[i, j] = max over rows 2i−1..2i+1, cols 2j−1..2j+1.
+    #[rustfmt::skip]
+    let x: [f32; 16] = [
+        0., 1., 0., 2.,
+        3., 0., 0., 0.,
+        0., 0., 5., 0.,
+        0., 4., 0., 0.,
+    ];
+    let t = Tensor::from_vec(x.to_vec(), (1, 1, 4, 4), &candle_core::Device::Cpu).unwrap();
+    let y = gattanet::model::layers::max_pool(&t, 3, 1).unwrap();
+    assert_eq!(y.dims(), [1, 1, 2, 2]);
+    assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [3., 2., 4., 5.]);
+    // all zeros stays zero: the padding never wins over a real value
+    let z = gattanet::model::layers::max_pool(&t.zeros_like().unwrap(), 3, 1).unwrap();
+    assert_eq!(z.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [0.; 4]);
+}

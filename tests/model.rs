@@ -398,7 +398,16 @@ fn class_attention_weights_are_a_distribution_over_token_and_patches() {
 
 #[test]
 fn the_graph_lists_exactly_the_tensors_the_candle_model_reads() {
-    let shipped = ["toy-gattanet", "toy-baseline", "patchconv-gattanet", "resnet20-gattanet", "convgroups-gattanet", "convgroups-baseline"];
+    let shipped = [
+        "toy-gattanet",
+        "toy-baseline",
+        "patchconv-gattanet",
+        "resnet20-gattanet",
+        "convgroups-gattanet",
+        "convgroups-baseline",
+        "imagenet-resnet18-gattanet",
+        "imagenet-resnet50-gattanet",
+    ];
     let mut configs = common::small_configs();
     for name in shipped {
         let path = format!("{}/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -449,4 +458,25 @@ fn toy_cnn_matches_the_paper_shapes() {
     // 3.585 M parameters and 36.0 M multiply-adds, as the PyTorch reference counts them
     assert!((params as f64 - 3.585e6).abs() < 1e3, "{params}");
     assert!((model.macs_per_pass() as f64 - 36.0e6).abs() < 0.1e6, "{}", model.macs_per_pass());
+}
+
+#[test]
+fn the_imagenet_resnets_have_torchvisions_sizes() {
+    // Parameters (BatchNorm statistics aside) and multiply-adds of torchvision's ResNet-18 and
+    // ResNet-50 at 224×224 with 1000 classes: 11,689,512 / 1.81 G and 25,557,032 / 4.09 G.
+    for (name, params, gmacs) in [("imagenet-resnet18-gattanet", 11_689_512, 1.81), ("imagenet-resnet50-gattanet", 25_557_032, 4.09)] {
+        let path = format!("{}/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let mut cfg = ModelConfig::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+        cfg.attention = None;
+        let graph = cfg.graph();
+        let trained: usize = graph.weights.iter().filter(|w| !w.name.contains(".stats")).map(|w| w.shape.iter().product::<usize>()).sum();
+        assert_eq!(trained, params, "{name}");
+        let g = graph.macs() as f64 / 1e9;
+        assert!((g - gmacs).abs() < 0.01, "{name}: {g:.3} G multiply-adds");
+        assert_eq!(graph.features, [if name.contains("50") { 2048 } else { 512 }, 7, 7], "{name}");
+        let sites: Vec<_> = graph.sites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(sites.first(), Some(&"stage1.block1"));
+        let last = if name.contains("50") { "stage4.block3" } else { "stage4.block2" };
+        assert_eq!(sites[sites.len() - 2..], [last, "logits"], "{name}");
+    }
 }

@@ -104,8 +104,9 @@ params! {
     }
     /// norm.wgsl: LayerNorm over c values at each of n positions, element (c, t) at c·c_stride + t·t_stride.
     NormParams { c: u32, n: u32, c_stride: u32, t_stride: u32, eps: f32 }
-    /// pool.wgsl: max-pool k×k / 2 (h × w → hout × wout) and the mean of h·w positions into y[y_off + c].
-    PoolParams { c: u32, h: u32, w: u32, hout: u32, wout: u32, y_off: u32, k: u32 }
+    /// pool.wgsl: max-pool k×k / 2 with `pad` zeros around (h × w → hout × wout) and the mean of
+    /// h·w positions into y[y_off + c].
+    PoolParams { c: u32, h: u32, w: u32, hout: u32, wout: u32, y_off: u32, k: u32, pad: u32 }
     /// se.wgsl: y[c, p] = x[c, p] · gate[c] over n positions.
     SeParams { c: u32, n: u32 }
     /// gatta.wgsl: global query over `layers` sites, and the agreement and gains of site `layer`.

@@ -373,14 +373,24 @@ impl<'a> Builder<'a> {
         self.linear(prefix, Rows::vector(x, k), layer, None, None)
     }
 
-    /// Max-pool k×k (2 or 3), stride 2, no padding.
-    fn max_pool(&mut self, label: &str, x: BufId, [c, h, w]: [usize; 3], k: usize) -> Result<(BufId, [usize; 3]), GpuError> {
-        let (ho, wo) = (pool_out(h, k, 2), pool_out(w, k, 2));
+    /// Max-pool k×k (2 or 3), stride 2, `pad` zeros around the input.
+    fn max_pool(&mut self, label: &str, x: BufId, [c, h, w]: [usize; 3], k: usize, pad: usize) -> Result<(BufId, [usize; 3]), GpuError> {
+        let (ho, wo) = (pool_out(h + 2 * pad, k, 2), pool_out(w + 2 * pad, k, 2));
         let y = self.alloc(label, c * ho * wo)?;
         self.push(Launch {
             kernel: Kernel::MaxPool,
             bufs: vec![Sel::Fixed(x), Sel::Fixed(y)],
-            params: PoolParams { c: c as u32, h: h as u32, w: w as u32, hout: ho as u32, wout: wo as u32, y_off: 0, k: k as u32 }.block(),
+            params: PoolParams {
+                c: c as u32,
+                h: h as u32,
+                w: w as u32,
+                hout: ho as u32,
+                wout: wo as u32,
+                y_off: 0,
+                k: k as u32,
+                pad: pad as u32,
+            }
+            .block(),
             gain_param: None,
             groups: [groups(ho * wo, 64), c as u32, 1],
             flops: (k * k * c * ho * wo) as u64,
@@ -442,7 +452,7 @@ impl<'a> Builder<'a> {
         let site = node.site.and_then(|i| self.graph.attended[i]);
         Ok(match &node.op {
             Op::Conv(spec) => self.conv(label, x, shape, spec, spec.residual.map(|r| vals[r.0]), site)?.0,
-            Op::MaxPool { k } => self.max_pool(label, x, shape, *k)?.0,
+            Op::MaxPool { k, pad } => self.max_pool(label, x, shape, *k, *pad)?.0,
             Op::LayerNorm { prefix } => self.layer_norm(label, prefix, x, c, h * w, (h * w, 1), 1e-6)?,
             Op::DepthwiseGelu { prefix } => self.depthwise_gelu(prefix, x, shape)?,
             Op::SqueezeExcite { prefix, reduced } => self.squeeze_excite(prefix, x, shape, *reduced)?,

@@ -25,6 +25,13 @@ pub enum BackboneConfig {
     Toy { channels: [usize; 3] },
     /// CIFAR ResNet (He et al. 2016): depth = 6n+2, stage widths w, 2w, 4w.
     Resnet { depth: usize, width: usize },
+    /// ImageNet ResNet (torchvision's layout): 7×7/2 stem, 3×3/2 max-pool, four stages of widths
+    /// w, 2w, 4w, 8w; basic blocks for depth 18 and 34, bottlenecks (×4) for 50, 101 and 152.
+    ImagenetResnet {
+        depth: usize,
+        #[serde(default = "default_imagenet_width")]
+        width: usize,
+    },
     /// PatchConvNet-style columnar trunk: a strided conv stem, then `depth` blocks at constant width.
     Patchconv {
         dim: usize,
@@ -106,6 +113,9 @@ pub struct AttentionConfig {
 fn default_init_scale() -> f64 {
     1e-4
 }
+fn default_imagenet_width() -> usize {
+    64
+}
 fn default_se_ratio() -> f64 {
     0.25
 }
@@ -181,6 +191,10 @@ impl ModelConfig {
                 capped("backbone.depth", *depth, 302)?;
                 capped("backbone.width", *width, MAX_WIDTH / 4)?;
             }
+            BackboneConfig::ImagenetResnet { width, .. } => {
+                // the last stage of a bottleneck network is 32 × width wide
+                capped("backbone.width", *width, MAX_WIDTH / 32)?;
+            }
             BackboneConfig::Patchconv { dim, depth, .. } => {
                 capped("backbone.dim", *dim, MAX_WIDTH)?;
                 capped("backbone.depth", *depth, 256)?;
@@ -210,6 +224,14 @@ impl ModelConfig {
             BackboneConfig::Resnet { depth, width } => {
                 if *depth < 8 || (depth - 2) % 6 != 0 {
                     return Err(Error::config("backbone.depth", format!("must be 6n+2 with n >= 1 (8, 14, 20, 32, ...), found {depth}")));
+                }
+                if *width == 0 {
+                    return Err(Error::config("backbone.width", "must be > 0"));
+                }
+            }
+            BackboneConfig::ImagenetResnet { depth, width } => {
+                if super::imagenet_resnet::layout(*depth).is_none() {
+                    return Err(Error::config("backbone.depth", format!("must be 18, 34, 50, 101 or 152, found {depth}")));
                 }
                 if *width == 0 {
                     return Err(Error::config("backbone.width", "must be > 0"));

@@ -7,7 +7,7 @@
 use candle_nn::init::Init;
 
 use super::config::{AttentionConfig, BackboneConfig, ModelConfig};
-use super::{conv_groups, head, patchconv, resnet, toy};
+use super::{conv_groups, head, imagenet_resnet, patchconv, resnet, toy};
 
 /// A value flowing through the graph: 0 is the input image, i + 1 the output of node i.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +46,11 @@ pub struct ConvSpec {
 #[derive(Debug, Clone)]
 pub enum Op {
     Conv(ConvSpec),
-    /// k×k max-pool, stride 2, no padding (odd edges dropped).
+    /// k×k max-pool, stride 2, `pad` zeros on every side (only after a ReLU, where zeros equal
+    /// PyTorch's −∞ padding); without padding, odd edges are dropped.
     MaxPool {
         k: usize,
+        pad: usize,
     },
     /// LayerNorm over the channels at each position (eps 1e-6): `{prefix}.weight`, `.bias`.
     LayerNorm {
@@ -144,6 +146,7 @@ impl Graph {
         let features = match &cfg.backbone {
             BackboneConfig::Toy { channels } => toy::lower(&mut b, x, *channels),
             BackboneConfig::Resnet { depth, width } => resnet::lower(&mut b, x, *depth, *width),
+            BackboneConfig::ImagenetResnet { depth, width } => imagenet_resnet::lower(&mut b, x, *depth, *width),
             BackboneConfig::Patchconv { dim, depth, stem_stride, init_scale, se_ratio } => {
                 patchconv::lower(&mut b, x, *dim, *depth, *stem_stride, *init_scale, *se_ratio)
             }
@@ -275,8 +278,14 @@ impl Builder {
     }
 
     pub fn max_pool(&mut self, name: String, x: Value, k: usize) -> Value {
+        self.max_pool_padded(name, x, k, 0)
+    }
+
+    /// A max-pool with `pad` zeros around the input: use it only on a ReLU's output.
+    pub fn max_pool_padded(&mut self, name: String, x: Value, k: usize, pad: usize) -> Value {
         let [c, h, w] = self.shape(x);
-        self.push(name, Op::MaxPool { k }, x, [c, pool_out(h, k, 2), pool_out(w, k, 2)], None)
+        let out = |n: usize| pool_out(n + 2 * pad, k, 2);
+        self.push(name, Op::MaxPool { k, pad }, x, [c, out(h), out(w)], None)
     }
 
     pub fn layer_norm(&mut self, prefix: String, x: Value) -> Value {

@@ -285,11 +285,20 @@ impl SqueezeExcite {
     }
 }
 
-/// Max-pool k×k (2 or 3), stride 2, no padding. Natively our kernel, which has the backward
+/// Max-pool k×k (2 or 3), stride 2, `pad` zeros around the input (used after a ReLU, where
+/// they equal −∞). Natively our kernel, which has the backward
 /// pass that candle's pooling lacks when the window differs from the stride (and for 2×2 is
 /// faster than candle's composed one); the page (inference only) keeps candle's pooling, the
 /// same values.
-pub fn max_pool(x: &Tensor, k: usize) -> Result<Tensor> {
+pub fn max_pool(x: &Tensor, k: usize, pad: usize) -> Result<Tensor> {
+    let padded;
+    let x = match pad {
+        0 => x,
+        p => {
+            padded = x.pad_with_zeros(2, p, p)?.pad_with_zeros(3, p, p)?;
+            &padded
+        }
+    };
     if x.device().is_cpu() && cfg!(not(target_arch = "wasm32")) {
         return crate::kernels::max_pool(x, k);
     }

@@ -6,6 +6,7 @@ pub mod conv_groups;
 pub mod gatta;
 pub mod graph;
 pub mod head;
+pub mod imagenet_resnet;
 pub mod io;
 pub mod layers;
 pub mod network;

@@ -110,7 +110,7 @@ impl Network {
                         }
                     }
                 }
-                (Module::MaxPool, &Op::MaxPool { k }) => max_pool(x, k)?,
+                (Module::MaxPool, &Op::MaxPool { k, pad }) => max_pool(x, k, pad)?,
                 (Module::LayerNorm(ln), _) => ln.forward_channels(x)?,
                 (Module::DepthwiseGelu(dw), _) => gelu(&dw.forward(x)?)?,
                 (Module::SqueezeExcite(se), _) => se.forward(x)?,

@@ -57,6 +57,25 @@ pub fn small_configs() -> Vec<ModelConfig> {
             }),
         },
         ModelConfig {
+            // odd input: the stem, the padded max-pool and the strided stages round down
+            name: "imagenet-resnet18".into(),
+            classes: classes(3),
+            input: input(21),
+            backbone: BackboneConfig::ImagenetResnet { depth: 18, width: 4 },
+            head: HeadConfig::AvgLinear,
+            // bounded gains: random weights through 8 residual blocks make agreements large
+            // enough for unbounded gains to overflow within two passes
+            attention: Some(AttentionConfig { dim: 4, passes: 2, bounded: true, ..Default::default() }),
+        },
+        ModelConfig {
+            name: "imagenet-resnet50".into(),
+            classes: classes(4),
+            input: input(32),
+            backbone: BackboneConfig::ImagenetResnet { depth: 50, width: 2 },
+            head: HeadConfig::ClassAttention { heads: 2, mlp_ratio: 2, init_scale: 0.5 },
+            attention: Some(AttentionConfig { dim: 4, passes: 2, bounded: true, ..Default::default() }),
+        },
+        ModelConfig {
             name: "conv-groups".into(),
             classes: classes(4),
             input: input(10),
