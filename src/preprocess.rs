@@ -98,26 +98,8 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// Decode PNG/JPEG/GIF(first frame)/WebP/BMP from bytes, applying the EXIF orientation.
 /// Sizes are checked from the header, before any pixel buffer is allocated.
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage> {
-    if bytes.is_empty() {
-        return Err(Error::image("empty file (0 bytes)"));
-    }
-    if bytes.len() > MAX_BYTES {
-        return Err(Error::image(format!("file too large: {:.1} MB (limit {} MB)", bytes.len() as f64 / MIB, MAX_BYTES as f64 / MIB)));
-    }
-    let not_an_image = || Error::image("not an image: the data is not PNG, JPEG, GIF, WebP or BMP");
-    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| not_an_image())?;
-    let format = reader.format().ok_or_else(not_an_image)?;
-    let Some(&(_, name)) = FORMATS.iter().find(|(f, _)| *f == format) else {
-        let found = format.extensions_str().first().copied().unwrap_or("?").to_uppercase();
-        return Err(Error::image(format!("unsupported image format {found}: use PNG, JPEG, GIF, WebP or BMP")));
-    };
+    let (mut decoder, format, name) = open(bytes)?;
     let fail = |e| decode_error(name, e);
-
-    // The reader's default limits cap allocations only; the side limits are checked here so
-    // the message can give the size (the PNG decoder would fail inside its constructor).
-    let mut decoder = reader.into_decoder().map_err(fail)?;
-    let (width, height) = decoder.dimensions();
-    check_dimensions(width, height)?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -131,6 +113,40 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage> {
     let mut img = DynamicImage::from_decoder(decoder).map_err(fail)?;
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// Width and height of the image as shown (after its EXIF rotation), read from the header
+/// alone, with the same checks as `decode`: cheap for any size of photo.
+pub fn oriented_size(bytes: &[u8]) -> Result<(u32, u32)> {
+    let (mut decoder, _, _) = open(bytes)?;
+    let (w, h) = decoder.dimensions();
+    Ok(match decoder.orientation().unwrap_or(Orientation::NoTransforms) {
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH => (h, w),
+        _ => (w, h),
+    })
+}
+
+/// The decoder for the bytes, once the format and the size in the header are acceptable.
+fn open(bytes: &[u8]) -> Result<(Box<dyn ImageDecoder + '_>, ImageFormat, &'static str)> {
+    if bytes.is_empty() {
+        return Err(Error::image("empty file (0 bytes)"));
+    }
+    if bytes.len() > MAX_BYTES {
+        return Err(Error::image(format!("file too large: {:.1} MB (limit {} MB)", bytes.len() as f64 / MIB, MAX_BYTES as f64 / MIB)));
+    }
+    let not_an_image = || Error::image("not an image: the data is not PNG, JPEG, GIF, WebP or BMP");
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|_| not_an_image())?;
+    let format = reader.format().ok_or_else(not_an_image)?;
+    let Some(&(_, name)) = FORMATS.iter().find(|(f, _)| *f == format) else {
+        let found = format.extensions_str().first().copied().unwrap_or("?").to_uppercase();
+        return Err(Error::image(format!("unsupported image format {found}: use PNG, JPEG, GIF, WebP or BMP")));
+    };
+    // The reader's default limits cap allocations only; the side limits are checked here so
+    // the message can give the size (the PNG decoder would fail inside its constructor).
+    let decoder = reader.into_decoder().map_err(|e| decode_error(name, e))?;
+    let (width, height) = decoder.dimensions();
+    check_dimensions(width, height)?;
+    Ok((Box::new(decoder), format, name))
 }
 
 fn check_dimensions(width: u32, height: u32) -> Result<()> {

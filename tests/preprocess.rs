@@ -2,7 +2,7 @@
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-use gattanet::preprocess::{decode, normalize_rgb, prepare, preprocess, Crop, InputSpec, MAX_BYTES};
+use gattanet::preprocess::{decode, normalize_rgb, oriented_size, prepare, preprocess, Crop, InputSpec, MAX_BYTES};
 use gattanet::Error;
 use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, Rgb, RgbImage, Rgba, RgbaImage};
 
@@ -283,6 +283,24 @@ fn exif_orientation_is_applied() {
     // The crop is reported in the rotated image's pixels.
     let p = prepare(&rotated, &spec(8, 8)).unwrap();
     assert_eq!((p.original_size, p.crop), ((16, 32), Crop { x: 0, y: 8, width: 16, height: 16 }));
+}
+
+#[test]
+fn the_oriented_size_comes_from_the_header_and_its_exif_rotation() {
+    let img = RgbImage::new(32, 16);
+    for (orientation, size) in [(1, (32, 16)), (3, (32, 16)), (6, (16, 32)), (8, (16, 32)), (5, (16, 32))] {
+        assert_eq!(oriented_size(&jpeg_with_orientation(&img, orientation)).unwrap(), size, "orientation {orientation}");
+    }
+    // The header is enough: a JPEG cut after its header still gives its size (decode refuses it).
+    let full = jpeg_with_orientation(&noise(256, 128, 9), 6);
+    let cut = &full[..full.len() / 2];
+    assert_eq!(oriented_size(cut).unwrap(), (128, 256));
+    assert!(decode(cut).is_err());
+    // The same refusals as decode for what is not an acceptable image.
+    assert!(oriented_size(b"").unwrap_err().to_string().contains("empty file"));
+    assert!(oriented_size(b"hello").unwrap_err().to_string().contains("not an image"));
+    let huge = png_claiming(20_000, 20_000);
+    assert!(oriented_size(&huge).unwrap_err().to_string().contains("image too large"));
 }
 
 #[test]

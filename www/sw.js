@@ -28,6 +28,8 @@ const SHELL_CACHE = BUILD && `${PREFIX}shell-${BUILD.shell}`;
 // retrains a model in place (same URL) drops the stale copy, one that only changes the page
 // keeps the downloaded models.
 const MODELS_CACHE = BUILD && `${PREFIX}models-${BUILD.models}`;
+// The user's own model ("Open your model…"): the page keeps and removes it, versions never do.
+const OWN_MODEL_CACHE = `${PREFIX}own-model`;
 const SCOPE = new URL('./', self.location.href);
 
 /** The path of `url` relative to the scope, or null when it is outside it or malformed. */
@@ -57,7 +59,9 @@ self.addEventListener('install', (event) => {
 self.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
     for (const name of await caches.keys()) {
-      if (name.startsWith(PREFIX) && name !== SHELL_CACHE && name !== MODELS_CACHE) await caches.delete(name);
+      if (name.startsWith(PREFIX) && name !== SHELL_CACHE && name !== MODELS_CACHE && name !== OWN_MODEL_CACHE) {
+        await caches.delete(name);
+      }
     }
     // The first visit's page becomes controlled at once, so it works offline without a reload.
     await self.clients.claim();

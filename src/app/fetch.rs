@@ -28,6 +28,9 @@ pub struct ModelEntry {
     pub bytes: Option<u64>,
     #[serde(default)]
     pub description: Option<String>,
+    /// The user's own model (opened from their device, kept in the browser), never in the list.
+    #[serde(skip)]
+    pub own: bool,
 }
 
 impl ModelEntry {
@@ -93,6 +96,22 @@ pub async fn get_text(url: &str) -> Result<String, String> {
 pub async fn blob_bytes(blob: &web_sys::Blob) -> Result<Vec<u8>, String> {
     let buf = JsFuture::from(blob.array_buffer()).await.map_err(|_| "the file could not be read".to_string())?;
     Ok(Uint8Array::new(&buf).to_vec())
+}
+
+/// The bytes of a large Blob (a model's weights), read in slices so `progress` can follow.
+pub async fn blob_bytes_with_progress(blob: &web_sys::Blob, progress: Progress) -> Result<Vec<u8>, String> {
+    const SLICE: f64 = (16 << 20) as f64;
+    let size = blob.size();
+    let mut out = Vec::with_capacity(size as usize);
+    let mut at = 0.0;
+    while at < size {
+        let end = (at + SLICE).min(size);
+        let part = blob.slice_with_f64_and_f64(at, end).map_err(|_| "the file could not be read".to_string())?;
+        out.extend(blob_bytes(&part).await?);
+        at = end;
+        progress(at, Some(size));
+    }
+    Ok(out)
 }
 
 /// Megabytes with one decimal (or kB below 1 MB), for download sizes.

@@ -3,7 +3,8 @@
 //! src/bin/app.rs, the worker binary src/bin/worker.rs; trunk builds both (index.html).
 //!
 //! The page's state in the URL (`url_state`), the worker messages (`protocol`) and the engine
-//! names (`backend`) are plain Rust, compiled natively too: tested and fuzzed there.
+//! names (`backend`) and the picking of a user's model files (`model_files`) are plain Rust,
+//! compiled natively too: tested and fuzzed there.
 pub mod backend;
 #[cfg(target_arch = "wasm32")]
 mod bridge;
@@ -11,6 +12,7 @@ mod bridge;
 mod export;
 #[cfg(target_arch = "wasm32")]
 mod fetch;
+pub mod model_files;
 #[cfg(target_arch = "wasm32")]
 mod page;
 #[cfg(target_arch = "wasm32")]

@@ -83,6 +83,8 @@ pub enum Reply {
         run_ms: f64,
         /// The engine that computed it (the engine can change under a loaded model).
         backend: EngineKind,
+        /// Bytes of the worker's wasm memory afterwards (it only grows): what the image cost.
+        memory: u64,
     },
     Explained {
         seq: u32,

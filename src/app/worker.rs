@@ -218,6 +218,7 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
                         decode_ms: if reuse { 0.0 } else { t1 - t0 },
                         run_ms: now() - t1,
                         backend: if model.exec.is_gpu() { EngineKind::WebGpu } else { EngineKind::Cpu },
+                        memory: wasm_memory_bytes(),
                     };
                     post(&reply, Some(p.view.as_raw()));
                 }
@@ -372,6 +373,12 @@ fn gpu_reason(requested: Preference, a: &AdapterSummary) -> String {
         &a.name
     };
     format!("{asked}running on {adapter}")
+}
+
+/// The size of this worker's wasm memory.
+fn wasm_memory_bytes() -> u64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64
 }
 
 /// Resolves after `ms` milliseconds (the worker's setTimeout).

@@ -107,6 +107,7 @@ function expectedLayers(cfg) {
     resnet: () => 3 * ((b.depth - 2) / 6),
     patchconv: () => b.depth,
     conv_groups: () => 2 * b.widths.length + (b.blocks ?? 0),
+    imagenet_resnet: () => ({ 18: 8, 34: 16, 50: 16, 101: 33, 152: 50 })[b.depth],
   }[b.kind]();
   return conv + (cfg.head.kind === 'mlp' ? 1 : 0) + 1;
 }
@@ -342,6 +343,47 @@ await check('a large photo (4000×3000 JPEG) is cropped and inspected', async ()
   const caption = await page.locator('.original figcaption').textContent();
   assert(/4000×3000/.test(caption) && /3000×3000 centre/.test(caption), `caption: ${caption}`);
   console.log(`        ${Buffer.from(b64, 'base64').length >> 10} KiB JPEG shown after ${Date.now() - t0} ms; ${await page.locator('.timing').textContent()}`);
+});
+
+/** A JPEG with an EXIF APP1 segment after SOI holding only the orientation tag. */
+function withOrientation(jpeg, orientation) {
+  const tiff = Buffer.from([0x4d, 0x4d, 0, 0x2a, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, orientation >> 8, orientation & 255, 0, 0, 0, 0, 0, 0]);
+  const payload = Buffer.concat([Buffer.from('Exif\0\0', 'binary'), tiff]);
+  const len = Buffer.from([(payload.length + 2) >> 8, (payload.length + 2) & 255]);
+  return Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xe1]), len, payload, jpeg.subarray(2)]);
+}
+
+await check('a 48 MP portrait phone photo (EXIF-rotated JPEG) is shrunk by the browser; the worker\'s memory stays bounded', async () => {
+  // 8000×6000 stored, orientation 6 (rotate 90° clockwise): shown 6000×8000. A red block near the
+  // stored top-left ends up in the top-right of the centre square only if the rotation happened.
+  const b64 = await page.evaluate(() => {
+    const c = document.createElement('canvas'); c.width = 8000; c.height = 6000;
+    const g = c.getContext('2d');
+    g.fillStyle = '#3a7'; g.fillRect(0, 0, 8000, 6000);
+    g.fillStyle = '#f00'; g.fillRect(1000, 0, 2000, 2000);
+    return c.toDataURL('image/jpeg', 0.8).split(',')[1];
+  });
+  const jpeg = withOrientation(Buffer.from(b64, 'base64'), 6);
+  const t0 = Date.now();
+  await upload(page, 'portrait-48mp.jpg', 'image/jpeg', jpeg);
+  await page.waitForFunction(() => document.querySelector('.original figcaption')?.textContent.includes('portrait-48mp.jpg'), null, { timeout: 120_000 });
+  await waitReady(page, 120_000);
+  const caption = await page.locator('.original figcaption').textContent();
+  const m = caption.match(/6000×8000 px \(shrunk by the browser to (\d+)×(\d+)\)/);
+  assert(m && Number(m[1]) * Number(m[2]) <= 4_000_000 && Number(m[2]) > Number(m[1]) && /6000×6000 centre/.test(caption), `caption: ${caption}`);
+  const red = await page.evaluate(async () => {
+    const img = document.querySelector('.seen img');
+    await img.decode();
+    const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+    const at = (fx, fy) => { const d = g.getImageData(Math.floor(fx * c.width), Math.floor(fy * c.height), 1, 1).data; return d[0] > 180 && d[1] < 90; };
+    return { topRight: at(0.85, 0.12), topLeft: at(0.12, 0.12), bottomRight: at(0.85, 0.85) };
+  });
+  assert(red.topRight && !red.topLeft && !red.bottomRight, `not rotated as EXIF says: ${JSON.stringify(red)}`);
+  const memory = Number(await page.locator('.timing').getAttribute('data-worker-memory'));
+  console.log(`        ${jpeg.length >> 10} KiB JPEG (${m[1]}×${m[2]} after shrinking) shown after ${Date.now() - t0} ms; worker wasm memory ${(memory / 2 ** 20).toFixed(0)} MiB`);
+  // Decoded whole, its pixels alone would take 144 MiB, twice with the rotation.
+  assert(memory > 0 && memory < 256 * 2 ** 20, `worker memory ${memory} bytes`);
 });
 
 await check('changing passes changes the map count; ← → step through passes', async () => {
@@ -681,6 +723,57 @@ await check('a failed or corrupt model download keeps the current model', async 
     assert(s.heads.length === cfg.head.heads && s.attention === cfg.head.heads * s.passes.length, `attention maps: ${JSON.stringify(s)}`);
   }
   await screenshot(page, `model-${other.name}.png`, { fullPage: true });
+});
+
+await check('open your own model: a ResNet-18 at 128×128 from two files, kept over a reload, removed; broken files keep the current model', async () => {
+  const OWN = process.env.E2E_OWN_MODELS;
+  if (!OWN) { console.log('        (no E2E_OWN_MODELS: run through tests/e2e/run.sh) skipped'); return; }
+  const pair = (dir) => ['config.json', 'model.safetensors'].map((f) => path.join(OWN, dir, f));
+  const before = await page.locator(T('model-select')).inputValue();
+  const errorText = () => page.locator(T('error')).textContent();
+  // A config error is reported with the CLI's wording, naming the field; nothing changes.
+  await page.locator(T('model-input')).setInputFiles(pair('bad-config'));
+  await page.waitForFunction(() => /Your model could not be opened/.test(document.querySelector('[data-testid="error"]')?.textContent ?? ''));
+  let err = await errorText();
+  assert(/backbone\.depth/.test(err) && /must be 18, 34, 50, 101 or 152/.test(err) && err.includes(`Still using “${before}”`), `config error: ${err}`);
+  // Weights that do not fit their config: the worker's message names a tensor; nothing changes.
+  await page.locator(T('model-input')).setInputFiles(pair('mismatch'));
+  await page.waitForFunction(() => /could not be loaded/.test(document.querySelector('[data-testid="error"]')?.textContent ?? ''));
+  err = await errorText();
+  assert(/backbone\.stage\d\.block\d/.test(err) && err.includes(`Still using “${before}”`), `weights error: ${err}`);
+  await waitReady();
+  assert((await page.locator(T('model-select')).inputValue()) === before, 'the model changed after broken files');
+  assert(!(await page.locator(`${T('model-select')} option`).allTextContents()).some((t) => t.startsWith('yours:')), 'a broken model joined the list');
+  // The real one: a 1000-class ImageNet ResNet-18 at 128×128 with GAttANet on 8 blocks + logits.
+  const cfg = JSON.parse(fs.readFileSync(path.join(OWN, 'resnet18/config.json'), 'utf8'));
+  const name = `yours: ${cfg.name}`;
+  const opened = async (p) => {
+    await p.waitForFunction((n) => document.querySelector('[data-testid="status"]')?.textContent === 'ready'
+      && document.querySelector('[data-testid="model-select"]')?.value === n
+      && new Set([...document.querySelectorAll('[data-testid="agreement-map"]')].map((m) => m.dataset.layer)).size === 9, name, { timeout: 120_000 });
+    const text = await p.locator('main').textContent();
+    assert(text.includes("Model's view: 128×128"), 'the model view is not 128×128');
+    const logits = await p.$$eval('[data-testid="agreement-map"][data-layer="logits"] text', (ts) => ts.map((t) => t.textContent.trim()));
+    assert(logits.some((t) => cfg.classes.includes(t)), `no ImageNet class name in the logits chart: ${logits.slice(0, 8)}`);
+  };
+  const t0 = Date.now();
+  await page.locator(T('model-input')).setInputFiles(pair('resnet18'));
+  await opened(page);
+  console.log(`        opened ${name} (${(fs.statSync(pair('resnet18')[1]).size / 1e6).toFixed(1)} MB f16) and inspected in ${Date.now() - t0} ms`);
+  const s = await mapStats();
+  assert(s.layers.includes('stage1.block1') && s.layers.includes('stage4.block2') && s.brokenImages === 0, `maps: ${JSON.stringify(s)}`);
+  await screenshot(page, 'own-model.png', { fullPage: true });
+  // Kept by the browser: a reload (the link names it) opens it again without asking.
+  await page.reload();
+  await opened(page);
+  // Removed: the list forgets it and the page returns to a shipped model.
+  await page.locator(T('remove-own-model')).click();
+  await page.waitForFunction((n) => ![...document.querySelectorAll('[data-testid="model-select"] option')].some((o) => o.value === n), name);
+  await waitReady();
+  assert((await page.locator(T('model-select')).inputValue()) === first.name, 'not back on the default model');
+  await page.reload();
+  await waitReady();
+  assert(!(await page.locator(`${T('model-select')} option`).allTextContents()).some((t) => t.startsWith('yours:')), 'removed model came back');
 });
 
 await check('phone: the example is usable on a small screen', async () => {

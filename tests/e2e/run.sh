@@ -51,12 +51,11 @@ done
 # that scripts/serve.sh serves or that gets deployed.
 SITE="$ROOT/target/e2e/site"
 rm -rf "$SITE"; mkdir -p "$(dirname "$SITE")"; cp -r dist "$SITE"
+gattanet() {
+  if [ -n "${GATTANET_BIN:-}" ]; then "$GATTANET_BIN" "$@"; else cargo run --locked --quiet --bin gattanet -- "$@"; fi
+}
 random_model() {  # NAME: random weights for configs/NAME.json into the site, one manifest entry
-  if [ -n "${GATTANET_BIN:-}" ]; then
-    "$GATTANET_BIN" init --config "configs/$1.json" --out "$SITE/models/$1" >/dev/null
-  else
-    cargo run --locked --quiet --bin gattanet -- init --config "configs/$1.json" --out "$SITE/models/$1" >/dev/null
-  fi
+  gattanet init --config "configs/$1.json" --out "$SITE/models/$1" >/dev/null
   echo "{\"name\": \"$1\", \"path\": \"$1\", \"accuracy\": null, \"bytes\": $(wc -c < "$SITE/models/$1/model.safetensors"), \"description\": \"Random weights (test only): the maps show the mechanism, not learned attention.\"}"
 }
 if [ ! -f "$SITE/models/index.json" ]; then
@@ -70,6 +69,23 @@ elif ! grep -qs '"class_attention"' "$SITE"/models/*/config.json; then
   node -e 'const fs=require("fs"), f=process.argv[1], m=JSON.parse(fs.readFileSync(f)); m.push(JSON.parse(process.argv[2])); fs.writeFileSync(f, JSON.stringify(m, null, 2))' \
     "$SITE/models/index.json" "$entry"
 fi
+
+# "Open your model…" gets files from the user's disk, never from the site: a random-weight
+# ImageNet ResNet-18 at 128×128 (f16), and two broken pairs (a config error; weights that do not
+# match their config).
+OWN="$ROOT/target/e2e/own"
+rm -rf "$OWN"; mkdir -p "$OWN/config" "$OWN/bad-config" "$OWN/mismatch"
+edit_config() {  # IN OUT JS: OUT = IN's JSON with the edit JS applied to `c`
+  node -e 'const fs=require("fs"), c=JSON.parse(fs.readFileSync(process.argv[1])); eval(process.argv[3]); fs.writeFileSync(process.argv[2], JSON.stringify(c))' "$1" "$2" "$3"
+}
+edit_config configs/imagenet-resnet18-gattanet.json "$OWN/config/config.json" 'c.name="resnet18-128"; c.input.size=[128,128]'
+gattanet init --config "$OWN/config/config.json" --out "$OWN/f32" >/dev/null
+gattanet convert --model "$OWN/f32" --out "$OWN/resnet18" --dtype f16 >/dev/null
+rm -rf "$OWN/f32" "$OWN/config"
+edit_config "$OWN/resnet18/config.json" "$OWN/bad-config/config.json" 'c.backbone.depth=19'
+edit_config "$OWN/resnet18/config.json" "$OWN/mismatch/config.json" 'c.backbone.depth=34'
+for d in bad-config mismatch; do cp "$OWN/resnet18/model.safetensors" "$OWN/$d/"; done
+export E2E_OWN_MODELS="$OWN"
 
 node tests/e2e/sizes.mjs "$SITE"
 node tests/e2e/page.test.mjs "$SITE"

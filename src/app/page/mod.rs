@@ -1,5 +1,7 @@
 //! The page: one Yew component that owns the state (model, image, result, view options),
 //! talks to the inference worker (`worker_link`) and draws the views (`view/`).
+mod large_photo;
+mod own_model;
 mod samples;
 mod tour;
 mod view;
@@ -19,6 +21,7 @@ use super::backend::{EngineKind, EngineStatus, Preference};
 use super::bridge::{js_text, Bridge, Heard};
 use super::export;
 use super::fetch::{self, ModelEntry};
+use super::model_files::ModelFiles;
 use super::protocol::Request;
 use super::url_state::{UrlState, MAX_ALPHA_SCALE, MAX_PASSES, TEST_HOOKS_KEY};
 use crate::explain::Explanation;
@@ -51,9 +54,12 @@ pub enum Source {
 /// An image the user chose (or a sample), with its bytes.
 pub struct ImageData {
     pub id: u32,
+    /// What the worker decodes: the file, or the browser's smaller copy of a large photo.
     pub bytes: Rc<Vec<u8>>,
     pub source: Source,
     pub display: Rc<DisplayUrl>,
+    /// A large photo's size before the browser shrank it (`large_photo`).
+    pub shrunk_from: Option<[u32; 2]>,
 }
 
 impl ImageData {
@@ -79,6 +85,8 @@ pub struct Shown {
     pub run_ms: f64,
     /// The engine that computed it.
     pub backend: EngineKind,
+    /// Bytes of the worker's wasm memory after it (for the tests: `data-worker-memory`).
+    pub worker_memory: u64,
 }
 
 impl Shown {
@@ -102,8 +110,19 @@ pub struct LoadedModel {
 
 pub enum ModelLoad {
     Idle,
-    Downloading { name: String, loaded: f64, total: Option<f64> },
-    Building { name: String },
+    Downloading {
+        name: String,
+        loaded: f64,
+        total: Option<f64>,
+    },
+    /// Reading the user's own model from their files.
+    Reading {
+        loaded: f64,
+        total: Option<f64>,
+    },
+    Building {
+        name: String,
+    },
 }
 
 /// View options: UI-only, they redraw without recomputing.
@@ -140,7 +159,8 @@ pub enum Msg {
 
 /// The models on offer, the choice, its download and the engine it runs on.
 pub enum ModelMsg {
-    Manifest(Result<Vec<ModelEntry>, String>),
+    /// The shipped models, and the user's own model kept by an earlier visit.
+    Manifest(Result<Vec<ModelEntry>, String>, Option<ModelFiles>),
     Select(String),
     Progress {
         seq: u32,
@@ -154,14 +174,32 @@ pub enum ModelMsg {
     },
     /// The badge's toggle: run the model on this engine from now on (kept in the URL).
     SetBackend(Preference),
+    /// "Open your model…": the picked files (two, a folder's or a .zip).
+    OpenOwn(Vec<File>),
+    OwnRead {
+        seq: u32,
+        result: Result<ModelFiles, String>,
+    },
+    /// The browser kept the own model (or says why it could not).
+    OwnStored(Result<(), String>),
+    /// Forget the own model (and switch away from it).
+    RemoveOwn,
 }
 
 /// The image: a sample, a file (picked, dropped or pasted) or a camera snapshot.
 pub enum ImageMsg {
     PickSample(&'static str),
-    SampleFetched { id: &'static str, result: Result<Vec<u8>, String> },
+    SampleFetched {
+        id: &'static str,
+        result: Result<Vec<u8>, String>,
+    },
     OpenFile(File),
-    FileRead { name: String, url: String, result: Result<Vec<u8>, String> },
+    /// A file read: the bytes for the worker and, for a large photo the browser shrank, its size.
+    FileRead {
+        name: String,
+        url: String,
+        result: Result<(Vec<u8>, Option<[u32; 2]>), String>,
+    },
     Dragging(bool),
     StartCamera,
     CameraStarted(Result<MediaStream, String>),
@@ -237,6 +275,8 @@ pub struct ModelSlot {
     /// seq of the model download/build in progress.
     pub seq: Option<u32>,
     pending: Option<(ModelEntry, String, Rc<Vec<u8>>)>,
+    /// The user's own model: its config text and weights (also kept in the browser's cache).
+    pub own: Option<(String, Rc<Vec<u8>>)>,
     /// The engine asked for (`?backend=`, or the badge's toggle).
     pub requested: Preference,
     /// The engine the worker runs the model on, as it last reported (None before any model).
@@ -318,7 +358,7 @@ impl App {
 
     fn new_image(&mut self, bytes: Rc<Vec<u8>>, source: Source, display: DisplayUrl) -> Rc<ImageData> {
         self.jobs.next_image_id += 1;
-        Rc::new(ImageData { id: self.jobs.next_image_id, bytes, source, display: Rc::new(display) })
+        Rc::new(ImageData { id: self.jobs.next_image_id, bytes, source, display: Rc::new(display), shrunk_from: None })
     }
 
     fn pick_sample(&mut self, ctx: &Context<Self>, id: &'static str) {
@@ -346,6 +386,12 @@ impl App {
         }
         let seq = self.seq();
         self.models.seq = Some(seq);
+        if entry.own {
+            if let Some((config, weights)) = self.models.own.clone() {
+                self.start_load(seq, entry, config, weights);
+            }
+            return;
+        }
         self.models.load = ModelLoad::Downloading { name: entry.name.clone(), loaded: 0.0, total: entry.bytes.map(|b| b as f64) };
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
@@ -363,6 +409,51 @@ impl App {
         });
     }
 
+    /// Send a model to the worker; it becomes current when the worker has built it.
+    fn start_load(&mut self, seq: u32, entry: ModelEntry, config: String, weights: Rc<Vec<u8>>) {
+        self.models.load = ModelLoad::Building { name: entry.name.clone() };
+        let req = Request::LoadModel { seq, name: entry.name.clone(), config: config.clone(), backend: self.models.requested };
+        self.models.pending = Some((entry, config, weights.clone()));
+        self.post(req, Some(weights));
+    }
+
+    fn open_own(&mut self, ctx: &Context<Self>, files: Vec<File>) {
+        if files.is_empty() {
+            return;
+        }
+        let seq = self.seq();
+        self.models.seq = Some(seq);
+        self.models.load = ModelLoad::Reading { loaded: 0.0, total: None };
+        let link = ctx.link().clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let progress_link = link.clone();
+            let progress: fetch::Progress =
+                Rc::new(move |loaded, total| progress_link.send_message(ModelMsg::Progress { seq, loaded, total }));
+            let result = own_model::read(files, progress).await;
+            link.send_message(ModelMsg::OwnRead { seq, result });
+        });
+    }
+
+    /// The user's own model read: its config is checked here (the CLI's messages), its weights
+    /// by the worker; it joins the list once the worker has built it.
+    fn own_read(&mut self, seq: u32, result: Result<ModelFiles, String>) {
+        let checked = result.and_then(|files| match ModelConfig::from_json(&files.config) {
+            Ok(cfg) => Ok((cfg, files)),
+            Err(e) => Err(format!("config.json: {e}")),
+        });
+        match checked {
+            Ok((cfg, files)) => {
+                let entry = own_entry(&cfg, files.weights.len());
+                self.start_load(seq, entry, files.config, Rc::new(files.weights));
+            }
+            Err(e) => {
+                self.models.seq = None;
+                self.models.load = ModelLoad::Idle;
+                self.error = Some(format!("Your model could not be opened: {e}. {}", keep_model(&self.models.current)));
+            }
+        }
+    }
+
     fn read_file(&mut self, ctx: &Context<Self>, file: File) {
         let name = file.name();
         let size = file.size();
@@ -377,7 +468,14 @@ impl App {
         let url = Url::create_object_url_with_blob(&file).unwrap_or_default();
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = fetch::blob_bytes(&file).await;
+            let result = match fetch::blob_bytes(&file).await {
+                Ok(bytes) => match large_photo::shrink(&file, &bytes).await {
+                    Ok(Some(shrunk)) => Ok((shrunk.png, Some(shrunk.original))),
+                    Ok(None) => Ok((bytes, None)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
             link.send_message(ImageMsg::FileRead { name, url, result });
         });
     }
@@ -387,6 +485,10 @@ impl App {
             ModelLoad::Downloading { name, loaded, total } => {
                 let pct = total.filter(|t| *t > 0.0).map(|t| format!(" {:.0}%", 100.0 * loaded / t)).unwrap_or_default();
                 return (format!("downloading {name}…{pct}"), "busy");
+            }
+            ModelLoad::Reading { loaded, total } => {
+                let pct = total.filter(|t| *t > 0.0).map(|t| format!(" {:.0}%", 100.0 * loaded / t)).unwrap_or_default();
+                return (format!("reading your model…{pct}"), "busy");
             }
             ModelLoad::Building { name } => return (format!("preparing {name}…"), "busy"),
             ModelLoad::Idle => {}
@@ -437,7 +539,13 @@ impl App {
 impl App {
     fn update_model(&mut self, ctx: &Context<Self>, msg: ModelMsg) -> bool {
         match msg {
-            ModelMsg::Manifest(Ok(entries)) => {
+            ModelMsg::Manifest(Ok(mut entries), own) => {
+                // The own model kept by an earlier visit joins the list (a copy that no longer
+                // parses, e.g. after a format change, is left out).
+                if let Some((cfg, files)) = own.and_then(|f| ModelConfig::from_json(&f.config).ok().map(|c| (c, f))) {
+                    entries.push(own_entry(&cfg, files.weights.len()));
+                    self.models.own = Some((files.config, Rc::new(files.weights)));
+                }
                 let wanted = self.url_state.model.take();
                 let pick =
                     wanted.as_ref().and_then(|w| entries.iter().find(|e| &e.name == w)).or_else(|| entries.first()).map(|e| e.name.clone());
@@ -449,7 +557,7 @@ impl App {
                     self.select_model(ctx, &name);
                 }
             }
-            ModelMsg::Manifest(Err(e)) => {
+            ModelMsg::Manifest(Err(e), _) => {
                 self.models.manifest = Some(Vec::new());
                 self.error = Some(e);
             }
@@ -458,7 +566,9 @@ impl App {
                 if self.models.seq != Some(seq) {
                     return false;
                 }
-                if let ModelLoad::Downloading { loaded: l, total: t, .. } = &mut self.models.load {
+                if let ModelLoad::Downloading { loaded: l, total: t, .. } | ModelLoad::Reading { loaded: l, total: t } =
+                    &mut self.models.load
+                {
                     *l = loaded;
                     if total.is_some() {
                         *t = total;
@@ -470,14 +580,7 @@ impl App {
                     return false;
                 }
                 match result {
-                    Ok((config, weights)) => {
-                        let weights = Rc::new(weights);
-                        self.models.load = ModelLoad::Building { name: entry.name.clone() };
-                        let req =
-                            Request::LoadModel { seq, name: entry.name.clone(), config: config.clone(), backend: self.models.requested };
-                        self.models.pending = Some((entry, config, weights.clone()));
-                        self.post(req, Some(weights));
-                    }
+                    Ok((config, weights)) => self.start_load(seq, entry, config, Rc::new(weights)),
                     Err(e) => {
                         self.models.seq = None;
                         self.models.load = ModelLoad::Idle;
@@ -498,6 +601,41 @@ impl App {
                 }
                 self.reload_model();
             }
+            ModelMsg::OpenOwn(files) => {
+                if self.models.seq.is_some() {
+                    self.notice = Some("A model is still loading; open yours when it is ready.".into());
+                } else {
+                    self.open_own(ctx, files);
+                }
+            }
+            ModelMsg::OwnRead { seq, result } => {
+                if self.models.seq != Some(seq) {
+                    return false;
+                }
+                self.own_read(seq, result);
+            }
+            ModelMsg::OwnStored(Ok(())) => return false,
+            ModelMsg::OwnStored(Err(e)) => {
+                self.notice = Some(format!("Your model is open, but the browser could not keep it for your next visit: {e}."))
+            }
+            ModelMsg::RemoveOwn => {
+                wasm_bindgen_futures::spawn_local(async {
+                    if let Err(e) = own_model::remove().await {
+                        web_sys::console::warn_1(&format!("removing your model: {e}").into());
+                    }
+                });
+                self.models.own = None;
+                if let Some(m) = &mut self.models.manifest {
+                    m.retain(|e| !e.own);
+                }
+                let first = self.models.manifest.as_ref().and_then(|m| m.first()).map(|e| e.name.clone());
+                if self.models.current.as_ref().is_some_and(|m| m.entry.own) {
+                    match first {
+                        Some(name) => self.select_model(ctx, &name),
+                        None => self.models.current = None,
+                    }
+                }
+            }
         }
         true
     }
@@ -517,8 +655,11 @@ impl App {
             },
             ImageMsg::OpenFile(file) => self.read_file(ctx, file),
             ImageMsg::FileRead { name, url, result } => match result {
-                Ok(bytes) => {
-                    let img = self.new_image(Rc::new(bytes), Source::File(name), DisplayUrl { url, revoke: true });
+                Ok((bytes, shrunk_from)) => {
+                    let mut img = self.new_image(Rc::new(bytes), Source::File(name), DisplayUrl { url, revoke: true });
+                    if let Some(m) = Rc::get_mut(&mut img) {
+                        m.shrunk_from = shrunk_from;
+                    }
                     self.request(img);
                 }
                 Err(e) => {
@@ -715,6 +856,18 @@ const WORKER_START_MS: i32 = 45_000;
 /// Worker crashes in a row (without a result in between) before the page stops restarting it.
 const MAX_RESTARTS: u32 = 3;
 
+/// The list entry of the user's own model.
+fn own_entry(cfg: &ModelConfig, bytes: usize) -> ModelEntry {
+    ModelEntry {
+        name: format!("{}{}", own_model::LABEL, cfg.name),
+        path: None,
+        accuracy: None,
+        bytes: Some(bytes as u64),
+        description: Some("Your own model, opened from this device; it stays in this browser until you remove it.".into()),
+        own: true,
+    }
+}
+
 fn keep_model(model: &Option<LoadedModel>) -> String {
     match model {
         Some(m) => format!("Still using “{}”.", m.entry.name),
@@ -826,7 +979,16 @@ impl Component for App {
                 next_seq: 0,
                 image_sent: None,
             },
-            models: ModelSlot { manifest: None, current: None, load: ModelLoad::Idle, seq: None, pending: None, requested, engine: None },
+            models: ModelSlot {
+                manifest: None,
+                current: None,
+                load: ModelLoad::Idle,
+                seq: None,
+                pending: None,
+                own: None,
+                requested,
+                engine: None,
+            },
             jobs: Jobs {
                 shown: None,
                 inflight: None,
@@ -871,7 +1033,7 @@ impl Component for App {
                 Ok(text) => fetch::parse_manifest(&text),
                 Err(e) => Err(format!("The list of models could not be loaded: {e}")),
             };
-            link.send_message(ModelMsg::Manifest(result));
+            link.send_message(ModelMsg::Manifest(result, own_model::stored().await));
         });
         let sample = app.url_state.sample.clone().and_then(|s| samples::find(&s)).map_or(samples::DEFAULT_SAMPLE, |s| s.id);
         app.pick_sample(ctx, sample);

@@ -6,8 +6,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use super::{keep_model, App, Explained, ImageData, Job, LoadedModel, ModelLoad, Msg, Shown, KEEP_EXISTING, MAX_RESTARTS, WORKER_START_MS};
+use super::{
+    keep_model, own_model, App, Explained, ImageData, Job, LoadedModel, ModelLoad, ModelMsg, Msg, Shown, KEEP_EXISTING, MAX_RESTARTS,
+    WORKER_START_MS,
+};
 use crate::app::bridge::Bridge;
+use crate::app::fetch::ModelEntry;
 use crate::app::protocol::{Reply, Request, Stage};
 use crate::inspect::InspectOptions;
 use crate::model::ModelConfig;
@@ -93,6 +97,23 @@ impl App {
         }
     }
 
+    /// A newly opened own model built fine: it replaces the previous one in the list and in
+    /// the browser's cache (one own model at a time).
+    fn keep_own(&mut self, ctx: &Context<Self>, entry: &ModelEntry, config: &str, weights: &Rc<Vec<u8>>) {
+        if self.models.own.as_ref().is_some_and(|(_, w)| Rc::ptr_eq(w, weights)) {
+            return; // chosen again from the list: already kept
+        }
+        self.models.own = Some((config.to_string(), weights.clone()));
+        if let Some(m) = &mut self.models.manifest {
+            m.retain(|e| !e.own);
+            m.push(entry.clone());
+        }
+        let (link, config, weights) = (ctx.link().clone(), config.to_string(), weights.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            link.send_message(ModelMsg::OwnStored(own_model::store(&config, weights).await));
+        });
+    }
+
     pub(super) fn on_reply(&mut self, ctx: &Context<Self>, reply: Reply, bytes: Option<Vec<u8>>) -> bool {
         match reply {
             Reply::Ready => {
@@ -122,6 +143,9 @@ impl App {
                                     // Passes come from the new model unless the link asked for some.
                                     self.passes = self.url_state.passes.take();
                                 }
+                                if entry.own {
+                                    self.keep_own(ctx, &entry, &config_text, &weights);
+                                }
                                 self.models.current = Some(LoadedModel { entry, config, config_text, weights, build_ms: ms });
                             }
                             Err(e) => self.error = Some(format!("The model's config.json is invalid: {e}")),
@@ -137,7 +161,7 @@ impl App {
                     }
                 }
             }
-            Reply::Inspected { seq, inspection, view, crop, original_size, decode_ms, run_ms, backend, .. } => {
+            Reply::Inspected { seq, inspection, view, crop, original_size, decode_ms, run_ms, backend, memory, .. } => {
                 if self.jobs.inflight.as_ref().is_none_or(|j| j.seq != seq) {
                     return false;
                 }
@@ -164,6 +188,7 @@ impl App {
                             decode_ms,
                             run_ms,
                             backend,
+                            worker_memory: memory,
                         });
                         self.error = None;
                         self.worker.restarts = 0;

@@ -68,6 +68,15 @@ fn image_preview(_app: &App, shown: &Shown) -> Html {
         format!("left:{:.3}%;top:{:.3}%;width:{:.3}%;height:{:.3}%", pct(c.x, ow), pct(c.y, oh), pct(c.width, ow), pct(c.height, oh));
     let [h, w] = shown.inspection.input_size;
     let cropped = c.width != ow || c.height != oh;
+    // A large photo reached the model shrunk by the browser: sizes in the photo's own pixels.
+    let (size, crop_size, shrunk) = match shown.image.shrunk_from {
+        Some([fw, fh]) => {
+            let s = f64::from(fw) / f64::from(ow.max(1));
+            let scaled = |v: u32| ((f64::from(v) * s).round() as u32).min(fw.max(fh));
+            ([fw, fh], [scaled(c.width), scaled(c.height)], format!(" (shrunk by the browser to {ow}×{oh})"))
+        }
+        None => ([ow, oh], [c.width, c.height], String::new()),
+    };
     html! {
         <div class="preview">
             <figure class="original">
@@ -77,8 +86,8 @@ fn image_preview(_app: &App, shown: &Shown) -> Html {
                 </div>
                 <figcaption>
                     <strong>{ shown.image.name() }</strong>
-                    { format!(" · {ow}×{oh} px") }
-                    if cropped { { format!(" · the outlined {}×{} centre is used", c.width, c.height) } }
+                    { format!(" · {}×{} px{shrunk}", size[0], size[1]) }
+                    if cropped { { format!(" · the outlined {}×{} centre is used", crop_size[0], crop_size[1]) } }
                 </figcaption>
             </figure>
             <figure class="seen">
@@ -102,6 +111,13 @@ pub(super) fn model_card(app: &App, ctx: &Ctx) -> Html {
                 <progress max={total.unwrap_or(0.0).max(*loaded).max(1.0).to_string()} value={loaded.to_string()}
                     aria-label={format!("Downloading {name}")}></progress>
                 <span>{ format!("Downloading {name}: {}{}", human_bytes(*loaded), total.map(|t| format!(" of {}", human_bytes(t))).unwrap_or_default()) }</span>
+            </div>
+        },
+        ModelLoad::Reading { loaded, total } => html! {
+            <div class="progress">
+                <progress max={total.unwrap_or(0.0).max(*loaded).max(1.0).to_string()} value={loaded.to_string()}
+                    aria-label="Reading your model"></progress>
+                <span>{ format!("Reading your model: {}{}", human_bytes(*loaded), total.map(|t| format!(" of {}", human_bytes(t))).unwrap_or_default()) }</span>
             </div>
         },
         ModelLoad::Building { name } => html! { <div class="progress"><span>{ format!("Preparing {name}…") }</span></div> },
@@ -139,7 +155,39 @@ pub(super) fn model_card(app: &App, ctx: &Ctx) -> Html {
             </select>
             { progress }
             { info.unwrap_or_default() }
+            { own_model_row(app, ctx) }
         </section>
+    }
+}
+
+/// "Open your model…": two files, a folder or a .zip; and removing the one kept.
+fn own_model_row(app: &App, ctx: &Ctx) -> Html {
+    let link = ctx.link();
+    let picked = |e: Event| {
+        let input: HtmlInputElement = e.target_unchecked_into();
+        let files = input.files().map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect::<Vec<_>>()).unwrap_or_default();
+        input.set_value("");
+        ModelMsg::OpenOwn(files)
+    };
+    let busy = app.models.seq.is_some();
+    html! {
+        <div class="own-model">
+            <div class="load-row">
+                <input type="file" id="model-input" class="visually-hidden" multiple=true accept=".json,.safetensors,.zip,application/json,application/zip"
+                    data-testid="model-input" aria-label="Open your own model: config.json and model.safetensors, or a .zip"
+                    disabled={busy} onchange={link.callback(picked)} />
+                <label for="model-input" class="button">{ "Open your model…" }</label>
+                <input type="file" id="model-folder" class="visually-hidden" webkitdirectory=true data-testid="model-folder"
+                    aria-label="Open your own model from a folder" disabled={busy} onchange={link.callback(picked)} />
+                <label for="model-folder" class="button">{ "Folder…" }</label>
+                if app.models.own.is_some() {
+                    <button class="button" data-testid="remove-own-model" onclick={link.callback(|_| ModelMsg::RemoveOwn)}>
+                        { "Remove yours" }
+                    </button>
+                }
+            </div>
+            <p class="hint">{ "config.json + model.safetensors as the trainer, the CLI or the Python package write them (pick both, their folder, or a .zip). It stays on this device, kept in this browser until you remove it." }</p>
+        </div>
     }
 }
 
@@ -167,7 +215,7 @@ pub(super) fn run_card(app: &App, ctx: &Ctx) -> Html {
         };
         // data-alpha names the α scale this result was computed with: tests wait on it, since
         // the text alone can repeat exactly when a rerun takes the same number of milliseconds.
-        (format!("Computed in {:.0} ms{on}{decode}.", s.run_ms), s.inspection.options.alpha_scale.to_string())
+        (format!("Computed in {:.0} ms{on}{decode}.", s.run_ms), s.inspection.options.alpha_scale.to_string(), s.worker_memory.to_string())
     });
     html! {
         <section class={classes!("card", app.tour_class(Target::Run))} aria-labelledby="run-h">
@@ -195,7 +243,7 @@ pub(super) fn run_card(app: &App, ctx: &Ctx) -> Html {
                     data-testid="alpha" disabled={!has_attention} oninput={on_alpha} />
                 <div class="range-ends" aria-hidden="true"><span>{ "0 = off" }</span><span class="at-one">{ "1 = as trained" }</span><span>{ MAX_ALPHA_SCALE.to_string() }</span></div>
             </div>
-            if let Some((t, alpha)) = timing { <p class="timing" data-alpha={alpha}>{ t }</p> }
+            if let Some((t, alpha, memory)) = timing { <p class="timing" data-alpha={alpha} data-worker-memory={memory}>{ t }</p> }
         </section>
     }
 }
