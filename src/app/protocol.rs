@@ -34,8 +34,16 @@ pub enum Request {
     DebugLoseDevice,
     /// Compare the maps of the image last inspected (`image_id`): agreement, class attention,
     /// Grad-CAM and occlusion, with their deletion and insertion curves, for `class` (None: the
-    /// prediction). Grad-CAM needs gradients, so it runs on the CPU engine.
-    Explain { seq: u32, image_id: u32, options: InspectOptions, class: Option<usize> },
+    /// prediction) at the conv layer `layer` (None: the last attended one). Grad-CAM needs
+    /// gradients, so it runs on the CPU engine.
+    Explain {
+        seq: u32,
+        image_id: u32,
+        options: InspectOptions,
+        class: Option<usize>,
+        #[serde(default)]
+        layer: Option<String>,
+    },
 }
 
 /// What failed, so that the page can word the message.

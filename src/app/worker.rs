@@ -155,7 +155,7 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
                 }
             }
         }
-        Request::Explain { seq, image_id, options, class } => {
+        Request::Explain { seq, image_id, options, class, layer } => {
             let State { model, image } = state;
             let (Some(model), Some(cached)) = (model.as_mut(), image.as_ref().filter(|c| c.image_id == image_id)) else {
                 let message = "the image changed; compare again".to_string();
@@ -170,7 +170,11 @@ async fn handle(state: &mut State, request: Request, bytes: Vec<u8>) {
                     Err(e) => return post(&Reply::Failed { seq, stage: Stage::Inspect, message: e.to_string() }, None),
                 },
             };
-            let opts = ExplainOptions { class, steps: EXPLAIN_STEPS, ..Default::default() };
+            if class.is_some_and(|c| c >= model.config.num_classes()) {
+                let message = format!("class {} is not one of the model's {} classes", class.unwrap_or(0), model.config.num_classes());
+                return post(&Reply::Failed { seq, stage: Stage::Inspect, message }, None);
+            }
+            let opts = ExplainOptions { class, layer, steps: EXPLAIN_STEPS, ..Default::default() };
             match explain(cpu, &cached.prepared.input, &options, &opts) {
                 Ok(explanation) => post(&Reply::Explained { seq, image_id, explanation, ms: now() - t0 }, None),
                 Err(e) => post(&Reply::Failed { seq, stage: Stage::Inspect, message: e.to_string() }, None),

@@ -71,8 +71,8 @@ elif ! grep -qs '"class_attention"' "$SITE"/models/*/config.json; then
 fi
 
 # "Open your model…" gets files from the user's disk, never from the site: a random-weight
-# ImageNet ResNet-18 at 128×128 (f16), and two broken pairs (a config error; weights that do not
-# match their config).
+# ImageNet ResNet-18 at 128×128 and a ResNet-50 at 224×224 (f16), and two broken pairs (a config
+# error; weights that do not match their config).
 OWN="$ROOT/target/e2e/own"
 rm -rf "$OWN"; mkdir -p "$OWN/config" "$OWN/bad-config" "$OWN/mismatch"
 edit_config() {  # IN OUT JS: OUT = IN's JSON with the edit JS applied to `c`
@@ -82,6 +82,9 @@ edit_config configs/imagenet-resnet18-gattanet.json "$OWN/config/config.json" 'c
 gattanet init --config "$OWN/config/config.json" --out "$OWN/f32" >/dev/null
 gattanet convert --model "$OWN/f32" --out "$OWN/resnet18" --dtype f16 >/dev/null
 rm -rf "$OWN/f32" "$OWN/config"
+gattanet init --config configs/imagenet-resnet50-gattanet.json --out "$OWN/f32" >/dev/null   # for the page's figure at 224
+gattanet convert --model "$OWN/f32" --out "$OWN/resnet50" --dtype f16 >/dev/null
+rm -rf "$OWN/f32"
 edit_config "$OWN/resnet18/config.json" "$OWN/bad-config/config.json" 'c.backbone.depth=19'
 edit_config "$OWN/resnet18/config.json" "$OWN/mismatch/config.json" 'c.backbone.depth=34'
 for d in bad-config mismatch; do cp "$OWN/resnet18/model.safetensors" "$OWN/$d/"; done

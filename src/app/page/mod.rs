@@ -213,6 +213,10 @@ pub enum RunMsg {
     SetAlpha(f32),
     /// Compare the result shown with Grad-CAM and occlusion (view/explain.rs).
     Explain,
+    /// The comparison's class (None: the prediction) and conv layer (None: the last attended);
+    /// a comparison on screen is computed again for them.
+    ExplainClass(Option<usize>),
+    ExplainLayer(Option<String>),
 }
 
 /// How the result is shown: they redraw, never rerun.
@@ -230,6 +234,8 @@ pub enum ViewMsg {
     SetAllPasses(bool),
     SetPhoto(bool),
     SetPresent(bool),
+    /// The comparison card's "each head" switch.
+    SetCompareHeads(bool),
     /// The window became phone-sized (true) or wider (false).
     Narrow(bool),
 }
@@ -320,8 +326,18 @@ pub struct TourState {
     pub dialog: NodeRef,
 }
 
+/// What the comparison of maps is for: chosen in its card, kept until the model changes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompareChoice {
+    pub class: Option<usize>,
+    pub layer: Option<String>,
+    /// Show the class attention of each head beside the mean.
+    pub heads: bool,
+}
+
 pub struct App {
     url_state: UrlState,
+    pub compare: CompareChoice,
     worker: WorkerConn,
     pub models: ModelSlot,
     pub jobs: Jobs,
@@ -407,6 +423,24 @@ impl App {
             .await;
             link.send_message(ModelMsg::Fetched { seq, entry, result });
         });
+    }
+
+    /// Ask the worker to compare the maps of the result shown (for the chosen class and layer).
+    fn explain(&mut self) {
+        let Some(shown) = &self.jobs.shown else { return };
+        let (image_id, inspection) = (shown.image.id, shown.inspection.clone());
+        let seq = self.seq();
+        let (class, layer) = (self.compare.class, self.compare.layer.clone());
+        let req = Request::Explain { seq, image_id, options: inspection.options.clone(), class, layer };
+        self.jobs.explaining = Some((seq, inspection));
+        self.post(req, None);
+    }
+
+    /// Whether a comparison for the result on screen is shown (or being computed).
+    fn explanation_shown(&self) -> bool {
+        let Some(shown) = &self.jobs.shown else { return false };
+        self.jobs.explaining.as_ref().is_some_and(|(_, i)| Rc::ptr_eq(i, &shown.inspection))
+            || self.jobs.explained.as_ref().is_some_and(|e| Rc::ptr_eq(&e.inspection, &shown.inspection))
     }
 
     /// Send a model to the worker; it becomes current when the worker has built it.
@@ -722,13 +756,18 @@ impl App {
                     self.recompute();
                 }
             }
-            RunMsg::Explain => {
-                let Some(shown) = &self.jobs.shown else { return false };
-                let (image_id, inspection) = (shown.image.id, shown.inspection.clone());
-                let seq = self.seq();
-                let req = Request::Explain { seq, image_id, options: inspection.options.clone(), class: None };
-                self.jobs.explaining = Some((seq, inspection));
-                self.post(req, None);
+            RunMsg::Explain => self.explain(),
+            RunMsg::ExplainClass(c) => {
+                self.compare.class = c;
+                if self.explanation_shown() {
+                    self.explain();
+                }
+            }
+            RunMsg::ExplainLayer(l) => {
+                self.compare.layer = l;
+                if self.explanation_shown() {
+                    self.explain();
+                }
             }
         }
         true
@@ -771,6 +810,7 @@ impl App {
                 }
                 v.present = on;
             }
+            ViewMsg::SetCompareHeads(on) => self.compare.heads = on,
             ViewMsg::Narrow(narrow) => {
                 if self.narrow == narrow {
                     return false;
@@ -970,6 +1010,7 @@ impl Component for App {
             alpha: url_state.alpha.unwrap_or(1.0),
             passes: None,
             url_state,
+            compare: CompareChoice::default(),
             worker: WorkerConn {
                 bridge: None,
                 ready: false,

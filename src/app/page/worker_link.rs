@@ -142,6 +142,8 @@ impl App {
                                 if changed {
                                     // Passes come from the new model unless the link asked for some.
                                     self.passes = self.url_state.passes.take();
+                                    // Another model has other classes and layers.
+                                    self.compare = Default::default();
                                 }
                                 if entry.own {
                                     self.keep_own(ctx, &entry, &config_text, &weights);

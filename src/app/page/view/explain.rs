@@ -4,12 +4,14 @@
 //! hundred forward passes.
 use std::rc::Rc;
 
+use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
+use yew::TargetCast;
 
 use super::{svg, Ctx};
-use crate::app::page::{App, RunMsg, Shown};
+use crate::app::page::{App, Explained, RunMsg, Shown, ViewMsg};
 use crate::app::render::{png_data_url, short};
-use crate::explain::{Method, Saliency};
+use crate::explain::{rank_correlation, Method, Saliency};
 use crate::viz::{deletion_insertion_svg, saliency_over, CurveSeries};
 
 const SIDE: u32 = 160;
@@ -29,6 +31,77 @@ fn method_title(m: Method) -> &'static str {
 fn map_image(map: &Saliency, shown: &Shown) -> (String, String) {
     let (over, scale) = saliency_over(&map.values, map.grid, &shown.view_rgb, SIDE, 12);
     (png_data_url(&over), png_data_url(&scale))
+}
+
+/// The class and the conv layer to compare for, and the per-head switch.
+fn choices(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
+    let link = ctx.link();
+    let insp = &shown.inspection;
+    let predicted = insp.passes.last().and_then(|p| p.top.first()).map(|t| t.class.clone()).unwrap_or_default();
+    let on_class = link.callback(|e: Event| {
+        let sel: HtmlSelectElement = e.target_unchecked_into();
+        RunMsg::ExplainClass(sel.value().parse().ok())
+    });
+    let on_layer = link.callback(|e: Event| {
+        let sel: HtmlSelectElement = e.target_unchecked_into();
+        let v = sel.value();
+        RunMsg::ExplainLayer((!v.is_empty()).then_some(v))
+    });
+    let on_heads = link.callback(|e: Event| {
+        let input: HtmlInputElement = e.target_unchecked_into();
+        ViewMsg::SetCompareHeads(input.checked())
+    });
+    let layers: Vec<String> = app
+        .models
+        .current
+        .as_ref()
+        .map(|m| m.config.attention_sites().into_iter().filter(|s| s.spatial.is_some()).map(|s| s.name).collect())
+        .unwrap_or_default();
+    let heads = insp.passes.last().and_then(|p| p.aggregation.as_ref()).map_or(0, |a| a.heads);
+    let c = &app.compare;
+    html! {
+        <div class="explain-choices">
+            <label>{ "Class " }
+                <select data-testid="explain-class" onchange={on_class}>
+                    <option value="" selected={c.class.is_none()}>{ format!("the prediction ({predicted})") }</option>
+                    { for insp.classes.iter().enumerate().map(|(i, name)| html! {
+                        <option value={i.to_string()} selected={c.class == Some(i)}>{ name.clone() }</option>
+                    }) }
+                </select>
+            </label>
+            <label>{ "Layer " }
+                <select data-testid="explain-layer" onchange={on_layer}>
+                    <option value="" selected={c.layer.is_none()}>{ "the last attended conv layer" }</option>
+                    { for layers.iter().map(|l| html! {
+                        <option value={l.clone()} selected={c.layer.as_deref() == Some(l.as_str())}>{ l.clone() }</option>
+                    }) }
+                </select>
+            </label>
+            if heads > 1 {
+                <label><input type="checkbox" data-testid="explain-heads" checked={c.heads} onchange={on_heads} />{ " each attention head" }</label>
+            }
+        </div>
+    }
+}
+
+/// Each head's class attention beside the mean, with how alike it is to Grad-CAM and occlusion.
+fn head_maps(app: &App, e: &Explained, shown: &Shown) -> Html {
+    let Some(agg) = e.inspection.passes.last().and_then(|p| p.aggregation.as_ref()) else { return html! {} };
+    let find = |m: Method| e.explanation.maps.iter().find(|s| s.method == m);
+    let (gradcam, occlusion) = (find(Method::GradCam), find(Method::Occlusion));
+    let figures = agg.weights.iter().enumerate().map(|(h, w)| {
+        let map = Saliency { method: Method::Attention, grid: agg.grid, values: w.clone() };
+        let url = app.cached(format!("xh-{}-{h}", e.seq), || map_image(&map, shown).0);
+        let rho = |other: Option<&Saliency>| other.map_or("–".to_string(), |o| format!("{:+.2}", rank_correlation(&map, o)));
+        html! {
+            <figure class="explain-map" data-testid="explain-head-map" data-head={h.to_string()}>
+                <figcaption>{ format!("Head {}", h + 1) }</figcaption>
+                <img class="pixelated" src={url.to_string()} alt={format!("Class attention of head {} for {}", h + 1, e.explanation.class_name)} />
+                <p class="auc">{ format!("ρ Grad-CAM {} · occlusion {}", rho(gradcam), rho(occlusion)) }</p>
+            </figure>
+        }
+    });
+    html! { <div class="explain-grid" aria-label="Class attention per head">{ for figures }</div> }
 }
 
 pub(super) fn explain_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
@@ -78,6 +151,7 @@ pub(super) fn explain_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
             html! {
                 <>
                     <div class="explain-grid">{ for maps }</div>
+                    if app.compare.heads { { head_maps(app, e, shown) } }
                     <table class="explain-corr" data-testid="explain-correlation">
                         <caption>{ "How alike the maps are: Spearman rank correlation (1 = same order, 0 = unrelated, −1 = reversed)" }</caption>
                         <tr><th></th>{ for names.iter().map(|n| html! { <th scope="col">{ *n }</th> }) }</tr>
@@ -101,8 +175,9 @@ pub(super) fn explain_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
         <section class="card explain" aria-labelledby="explain-h">
             <h2 id="explain-h">{ "Is attention an explanation? Compare with Grad-CAM and occlusion" }</h2>
             <p class="explain">
-                { "Attention maps show where the network looks, not why it decides. Grad-CAM weighs a layer by the gradient of the class score; occlusion hides one patch at a time and measures the drop in the class probability. Here all four for the prediction, with a measure of how much each predicts what the network relies on." }
+                { "Attention maps show where the network looks, not why it decides. Grad-CAM weighs a layer by the gradient of the class score; occlusion hides one patch at a time and measures the drop in the class probability. Here all four for the prediction (or the class you choose), with a measure of how much each predicts what the network relies on." }
             </p>
+            { choices(app, ctx, shown) }
             <button class="button" data-testid="explain-run" disabled={busy} onclick={on_run}>
                 { if busy { "Computing…" } else if current.is_some() { "Compute again" } else { "Compare the maps" } }
             </button>
