@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import LN_EPS, PassContext, Sites, uniform_fan_in_
+from .layers import LayerNorm, PassContext, Sites, uniform_fan_in_
 
 
 def _linear(cin: int, cout: int) -> nn.Linear:
@@ -68,13 +68,13 @@ class ClassAttention(nn.Module):
             raise ValueError(f"head.heads: must divide the feature width {dim}, found {heads}")
         self.heads = heads
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
-        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.norm1 = LayerNorm(dim)
         self.q, self.k, self.v, self.proj = (nn.Linear(dim, dim) for _ in range(4))
         self.gamma1 = nn.Parameter(torch.full((dim,), float(init_scale)))
-        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.norm2 = LayerNorm(dim)
         self.mlp = ClassAttentionMlp(dim, dim * mlp_ratio)
         self.gamma2 = nn.Parameter(torch.full((dim,), float(init_scale)))
-        self.norm = nn.LayerNorm(dim, eps=LN_EPS)
+        self.norm = LayerNorm(dim)
         self.fc = nn.Linear(dim, classes)
         for m in self.modules():
             if isinstance(m, nn.Linear):  # timm's trunc_normal(0.02), zero bias

@@ -100,8 +100,19 @@ class LayerNormChannels(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, LN_EPS)
+        # in f32 under mixed precision too (CPU autocast leaves layer_norm's inputs mixed)
+        y = F.layer_norm(x.float().permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, LN_EPS)
         return y.permute(0, 3, 1, 2)
+
+
+class LayerNorm(nn.LayerNorm):
+    """LayerNorm over the last dimension with eps 1e-6, in f32 under mixed precision too."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels, eps=LN_EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float())
 
 
 class SqueezeExcite(nn.Module):

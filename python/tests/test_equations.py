@@ -178,3 +178,18 @@ def test_whitening_filters_whiten_the_patches():
     second_moment = half @ half.T / half.shape[1]
     assert torch.allclose(second_moment, torch.eye(5), atol=2e-2)
     assert torch.equal(w.weight[5:], -w.weight[:5])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c["backbone"]["kind"] + "-" + c["head"]["kind"])
+def test_a_training_step_runs_under_mixed_precision(config):
+    """What the trainer does on a GPU (autocast), here with bf16 on the CPU."""
+    from gattanet_torch.train import passes_loss
+
+    model = gt.build(config).train()
+    x, y = torch.randn(4, 3, *config["input"]["size"]), torch.arange(4) % len(config["classes"])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(x)
+    loss = passes_loss(logits, y, 0.1, 0.5)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
