@@ -222,7 +222,6 @@ def run(args: argparse.Namespace, d: Dist) -> int:
         log(d, "error: this trainer reads RGB image folders; the config has input.channels != 3")
         return 2
 
-    torch.manual_seed(args.seed + d.rank)  # different augmentation per process
     aug = not args.no_augment
     size = config["input"]["size"]
     found = class_folders(args.data)
@@ -237,6 +236,7 @@ def run(args: argparse.Namespace, d: Dist) -> int:
 
     torch.manual_seed(args.seed)  # the same initial weights in every process
     model = build(config).to(d.device)
+    torch.manual_seed(args.seed + 1000 * (d.rank + 1))  # then different augmentation in each
     if state is not None:
         model.load_state_dict(state["model"])
     elif config["backbone"]["kind"] == "conv_groups":
@@ -244,7 +244,10 @@ def run(args: argparse.Namespace, d: Dist) -> int:
     att = config.get("attention") or {}
     aux = float(att.get("aux_loss_weight", 0.0))
     # With GAttANet and one pass the keys and queries take no part in the loss.
-    ddp = DistributedDataParallel(model, find_unused_parameters=bool(att) and model.passes < 2) if d.world > 1 else model
+    ddp = model
+    if d.world > 1:
+        ddp = DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None,
+                                      find_unused_parameters=bool(att) and model.passes < 2)
     optimizer = make_optimizer(model, args)
     amp_dtype = None
     if d.device.type == "cuda":
