@@ -20,7 +20,6 @@ from .layers import (
     PassContext,
     Sites,
     SqueezeExcite,
-    activate,
     round_half_away,
     uniform_fan_in_,
 )
