@@ -135,6 +135,7 @@ def test_alpha_zero_is_the_plain_backbone_and_gains_follow_the_previous_pass(con
 
 
 def test_each_pass_uses_its_own_batchnorm_statistics():
+    torch.manual_seed(0)
     config = small_config({"kind": "toy", "channels": [4, 6, 8]}, {"kind": "mlp", "hidden": 10})
     model = gt.build(config).eval()
     random_stats(model)
@@ -185,8 +186,11 @@ def test_a_training_step_runs_under_mixed_precision(config):
     """What the trainer does on a GPU (autocast), here with bf16 on the CPU."""
     from gattanet_torch.train import passes_loss
 
+    torch.manual_seed(0)
     model = gt.build(config).train()
     x, y = torch.randn(4, 3, *config["input"]["size"]), torch.arange(4) % len(config["classes"])
+    if config["backbone"]["kind"] == "conv_groups":  # set from data before training, as the trainer does
+        model.backbone.whiten.set_from_images(x)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits = model(x)
     loss = passes_loss(logits, y, 0.1, 0.5)
