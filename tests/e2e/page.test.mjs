@@ -1279,6 +1279,16 @@ for (const model of manifest) {
     assert(err < 1e-3, `WebGPU vs CPU inspection.json: max relative difference ${err.toExponential(2)}`);
     // The screenshot before the timing reruns below change α.
     if (model === manifest[0]) await screenshot(gpu, 'webgpu.png');
+    if (model === manifest[0]) {
+      // The comparison on WebGPU: the agreement map from the engine in use, Grad-CAM and
+      // occlusion from a CPU copy in the worker, and the note says so; the same class as on the CPU.
+      await gpu.locator(T('explain-run')).click();
+      await gpu.locator(T('explain-map')).first().waitFor({ state: 'visible', timeout: 180_000 });
+      const methods = await gpu.locator(T('explain-map')).evaluateAll((els) => els.map((e) => e.dataset.method));
+      assert(methods.includes('agreement') && methods.includes('gradcam') && methods.includes('occlusion'), `maps on WebGPU: ${methods}`);
+      const note = await gpu.locator(T('explain-note')).textContent();
+      assert(/come from the inspection above \(WebGPU\)/.test(note) && note.includes(`For “${pc}”`), `note on WebGPU: ${note}`);
+    }
     const [c1, g1] = [await runMs(cpu), await runMs(gpu)];
     const [c2, g2] = [await rerunMs(cpu), await rerunMs(gpu)];
     console.log(`        top-1 ${pg}, ${sg.count} agreement maps, max rel diff ${err.toExponential(2)}\n` +
