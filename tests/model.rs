@@ -69,13 +69,15 @@ fn alpha_zero_is_the_plain_backbone_for_every_backbone() {
         assert!(max_diff(&on[0].logits, reference) < 1e-5, "{}: pass 0 must be the plain pass", cfg.name);
         // (small random models have small agreements: any change well above float noise counts)
         assert!(max_diff(&on[1].logits, reference) > 1e-6, "{}: α = 0.5 changed nothing", cfg.name);
-        // the gain applied in pass 1 is 1 + α·g(pass 0)
+        // the gain applied in pass 1 is 1 + α·g(pass 0), or 1 + α·tanh(g) when bounded
         let g0 = &on[0].agreement;
         let gains = on[1].gains.as_ref().unwrap();
         assert_eq!(g0.len(), gains.len());
         assert!(!gains.is_empty());
+        let bounded = cfg.attention.as_ref().unwrap().bounded;
         for (g, gain) in g0.iter().zip(gains) {
-            assert!(max_diff(&(g.affine(0.5, 1.0).unwrap()), gain) < 1e-5);
+            let g = if bounded { g.tanh().unwrap() } else { g.clone() };
+            assert!(max_diff(&(g.affine(0.5, 1.0).unwrap()), gain) < 1e-5, "{}", cfg.name);
         }
     }
 }

@@ -232,13 +232,22 @@ fn colour_bar(ctx: &CanvasRenderingContext2d, cmap: crate::viz::ColorMap, x: f64
 
 /// Saves the Inspection as `inspection.json` (the CLI's schema: serde of `Inspection`).
 pub fn inspection_json(insp: &Inspection) -> Result<(), String> {
-    let json = serde_json::to_string_pretty(insp).map_err(|e| e.to_string())?;
+    json_file(insp, "inspection.json")
+}
+
+/// The comparison of maps as `explain.json`, the file `gattanet explain` writes.
+pub fn explanation_json(e: &crate::explain::Explanation) -> Result<(), String> {
+    json_file(e, "explain.json")
+}
+
+fn json_file(value: &impl serde::Serialize, filename: &str) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     let parts = Array::of1(&JsValue::from_str(&json));
     let opts = BlobPropertyBag::new();
     opts.set_type("application/json");
     let blob = Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(|e| js_text(&e))?;
     let url = Url::create_object_url_with_blob(&blob).map_err(|e| js_text(&e))?;
-    let result = download(&url, "inspection.json");
+    let result = download(&url, filename);
     // The click has started the download; the URL can go after this task.
     let revoke = Closure::once_into_js(move || {
         let _ = Url::revoke_object_url(&url);

@@ -497,6 +497,27 @@ await check('compare: agreement, class attention, Grad-CAM and occlusion side by
   await page.locator('.card.explain').scrollIntoViewIfNeeded();
   const box = await page.locator('.card.explain').boundingBox();
   await screenshot(page, 'compare.png', { clip: { x: box.x, y: box.y, width: box.width, height: Math.min(box.height, 1400) } });
+  // Hover values are the exported explain.json's values (to the 3 digits shown), at two corners
+  // of every map.
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.locator(T('explain-json')).click()]);
+  assert(dl.suggestedFilename() === 'explain.json', `download: ${dl.suggestedFilename()}`);
+  const exported = JSON.parse(fs.readFileSync(await dl.path(), 'utf8'));
+  assert(JSON.stringify(exported.maps.map((m) => m.method)) === JSON.stringify(methods), `explain.json maps: ${exported.maps.map((m) => m.method)}`);
+  for (const [i, m] of exported.maps.entries()) {
+    const img = page.locator(`${T('explain-map')} img.pixelated`).nth(i);
+    const box = await img.boundingBox();
+    for (const [fx, fy] of [[0.02, 0.02], [0.98, 0.98]]) {
+      await page.mouse.move(box.x + fx * box.width, box.y + fy * box.height);
+      const text = await page.locator(`${T('explain-map')} .readout`).nth(i).textContent();
+      const [h, w] = m.grid;
+      const [r, c] = [Math.min(h - 1, Math.floor(fy * h)), Math.min(w - 1, Math.floor(fx * w))];
+      const want = m.values[r * w + c];
+      const got = Number(text.split(': ')[1]?.replace('−', '-'));
+      assert(text.startsWith(`row ${r}, col ${c}: `) && Math.abs(got - want) <= 0.006 * Math.max(Math.abs(want), 1e-3),
+        `${m.method} at (${r}, ${c}): shown “${text}”, explain.json ${want}`);
+    }
+  }
+  await page.mouse.move(0, 0);
   // Another class and another conv layer: the comparison is computed again for them.
   const note = () => page.locator(T('explain-note')).textContent();
   const before = await note();

@@ -243,6 +243,8 @@ pub enum ViewMsg {
 pub enum ExportMsg {
     Png,
     Json,
+    /// The comparison of maps on screen as `explain.json`.
+    ExplanationJson,
     CopyLink,
     LinkCopied(bool),
 }
@@ -832,6 +834,12 @@ impl App {
             ExportMsg::Json => {
                 if let Err(e) = export::inspection_json(&shown.inspection) {
                     self.error = Some(format!("The JSON could not be saved: {e}"));
+                }
+            }
+            ExportMsg::ExplanationJson => {
+                let Some(e) = self.jobs.explained.as_ref().filter(|e| Rc::ptr_eq(&e.inspection, &shown.inspection)) else { return false };
+                if let Err(err) = export::explanation_json(&e.explanation) {
+                    self.error = Some(format!("The JSON could not be saved: {err}"));
                 }
             }
             ExportMsg::CopyLink => {

@@ -9,10 +9,10 @@ use yew::prelude::*;
 use yew::TargetCast;
 
 use super::{svg, Ctx};
-use crate::app::page::{App, Explained, RunMsg, Shown, ViewMsg};
+use crate::app::page::{App, Explained, ExportMsg, RunMsg, Shown, ViewMsg};
 use crate::app::render::{png_data_url, short};
 use crate::explain::{rank_correlation, Method, Saliency};
-use crate::viz::{deletion_insertion_svg, saliency_over, CurveSeries};
+use crate::viz::{deletion_insertion_svg, saliency_over, value_at, CurveSeries};
 
 const SIDE: u32 = 160;
 
@@ -31,6 +31,58 @@ fn method_title(m: Method) -> &'static str {
 fn map_image(map: &Saliency, shown: &Shown) -> (String, String) {
     let (over, scale) = saliency_over(&map.values, map.grid, &shown.view_rgb, SIDE, 12);
     (png_data_url(&over), png_data_url(&scale))
+}
+
+/// One compared map with the value under the pointer (its own hover state, as the agreement
+/// maps have), in the units of `explain.json`.
+#[derive(Properties, PartialEq)]
+struct SaliencyCellProps {
+    map: Saliency,
+    /// The map over the image and its scale (data URLs).
+    url: Rc<str>,
+    scale: Option<Rc<str>>,
+    title: String,
+    alt: String,
+    footer: String,
+    /// `data-testid` and what identifies the map: `data-method` or `data-head`.
+    testid: &'static str,
+    method: Option<&'static str>,
+    head: Option<usize>,
+}
+
+#[function_component]
+fn SaliencyCell(p: &SaliencyCellProps) -> Html {
+    let readout = use_state_eq(|| None::<String>);
+    {
+        let readout = readout.clone();
+        use_effect_with(p.url.clone(), move |_| readout.set(None));
+    }
+    let onmousemove = {
+        let (map, readout) = (p.map.clone(), readout.clone());
+        Callback::from(move |e: MouseEvent| {
+            let el: web_sys::Element = e.target_unchecked_into();
+            let r = el.get_bounding_client_rect();
+            let fx = ((f64::from(e.client_x()) - r.left()) / r.width().max(1.0)) as f32;
+            let fy = ((f64::from(e.client_y()) - r.top()) / r.height().max(1.0)) as f32;
+            let [h, w] = map.grid;
+            let cell = |f: f32, n: usize| ((f.clamp(0.0, 1.0) * n as f32) as usize).min(n.saturating_sub(1));
+            let v = value_at(&map.values, h, w, fx, fy);
+            readout.set(Some(format!("row {}, col {}: {}", cell(fy, h), cell(fx, w), short(v))));
+        })
+    };
+    let onmouseleave = {
+        let readout = readout.clone();
+        Callback::from(move |_: MouseEvent| readout.set(None))
+    };
+    html! {
+        <figure class="explain-map" data-testid={p.testid} data-method={p.method} data-head={p.head.map(|h| h.to_string())}>
+            <figcaption>{ p.title.clone() }</figcaption>
+            <img class="pixelated" src={p.url.to_string()} alt={p.alt.clone()} {onmousemove} {onmouseleave} />
+            if let Some(scale) = &p.scale { <img class="scale" src={scale.to_string()} alt="" aria-hidden="true" /> }
+            <p class="auc">{ p.footer.clone() }</p>
+            <p class="readout">{ (*readout).clone().unwrap_or_else(|| "\u{a0}".into()) }</p>
+        </figure>
+    }
 }
 
 /// The class and the conv layer to compare for, and the per-head switch.
@@ -93,12 +145,11 @@ fn head_maps(app: &App, e: &Explained, shown: &Shown) -> Html {
         let map = Saliency { method: Method::Attention, grid: agg.grid, values: w.clone() };
         let url = app.cached(format!("xh-{}-{h}", e.seq), || map_image(&map, shown).0);
         let rho = |other: Option<&Saliency>| other.map_or("–".to_string(), |o| format!("{:+.2}", rank_correlation(&map, o)));
+        let footer = format!("ρ Grad-CAM {} · occlusion {}", rho(gradcam), rho(occlusion));
         html! {
-            <figure class="explain-map" data-testid="explain-head-map" data-head={h.to_string()}>
-                <figcaption>{ format!("Head {}", h + 1) }</figcaption>
-                <img class="pixelated" src={url.to_string()} alt={format!("Class attention of head {} for {}", h + 1, e.explanation.class_name)} />
-                <p class="auc">{ format!("ρ Grad-CAM {} · occlusion {}", rho(gradcam), rho(occlusion)) }</p>
-            </figure>
+            <SaliencyCell {map} {url} scale={None::<Rc<str>>} title={format!("Head {}", h + 1)} {footer}
+                alt={format!("Class attention of head {} for {}", h + 1, e.explanation.class_name)}
+                testid="explain-head-map" method={None::<&'static str>} head={Some(h)} />
         }
     });
     html! { <div class="explain-grid" aria-label="Class attention per head">{ for figures }</div> }
@@ -113,21 +164,20 @@ pub(super) fn explain_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
         Some(e) => {
             let x = &e.explanation;
             let maps = x.maps.iter().zip(&x.curves).map(|(m, c)| {
-                let (url, scale) = app.cached(format!("x-{}-{}", e.seq, m.method.name()), || {
-                    let (a, b) = map_image(m, shown);
-                    format!("{a}\n{b}")
-                })
-                .split_once('\n')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .unwrap_or_default();
+                let (url, scale) = app
+                    .cached(format!("x-{}-{}", e.seq, m.method.name()), || {
+                        let (a, b) = map_image(m, shown);
+                        format!("{a}\n{b}")
+                    })
+                    .split_once('\n')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .unwrap_or_default();
                 let (d, i) = c.auc();
                 html! {
-                    <figure class="explain-map" data-testid="explain-map" data-method={m.method.name()}>
-                        <figcaption>{ method_title(m.method) }</figcaption>
-                        <img class="pixelated" src={url} alt={format!("{} map for {}, {}×{}", method_title(m.method), x.class_name, m.grid[0], m.grid[1])} />
-                        <img class="scale" src={scale} alt="" aria-hidden="true" />
-                        <p class="auc">{ format!("deletion {} · insertion {}", short(d), short(i)) }</p>
-                    </figure>
+                    <SaliencyCell map={m.clone()} url={Rc::<str>::from(url)} scale={Some(Rc::<str>::from(scale))}
+                        title={method_title(m.method)} footer={format!("deletion {} · insertion {}", short(d), short(i))}
+                        alt={format!("{} map for {}, {}×{}", method_title(m.method), x.class_name, m.grid[0], m.grid[1])}
+                        testid="explain-map" method={Some(m.method.name())} head={None::<usize>} />
                 }
             });
             let names: Vec<&str> = x.maps.iter().map(|m| method_title(m.method)).collect();
@@ -160,6 +210,8 @@ pub(super) fn explain_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                         }) }
                     </table>
                     <div class="chart">{ svg(&chart) }</div>
+                    <button class="button" data-testid="explain-json" onclick={ctx.link().callback(|_| ExportMsg::ExplanationJson)}
+                        title="Download the maps, curves and correlations as explain.json (the format of gattanet explain)">{ "Save JSON" }</button>
                     <p class="hint" data-testid="explain-note">{ format!(
                         "For “{}”, maps at {}. Agreement and class attention come from the inspection above ({}); Grad-CAM (gradients through every pass), occlusion ({}×{} grey patches) and the curves ran on the CPU engine in the page's worker, in {:.1} s. A faithful map makes the probability fall fast when its top pixels are removed (low deletion area) and rise fast when they are inserted into a grey image (high insertion area).",
                         x.class_name, x.layer, if shown.backend == crate::app::backend::EngineKind::WebGpu { "WebGPU" } else { "CPU" },
