@@ -507,7 +507,7 @@ await check('compare: agreement, class attention, Grad-CAM and occlusion side by
     const img = page.locator(`${T('explain-map')} img.pixelated`).nth(i);
     const box = await img.boundingBox();
     for (const [fx, fy] of [[0.02, 0.02], [0.98, 0.98]]) {
-      await page.mouse.move(box.x + fx * box.width, box.y + fy * box.height);
+      await img.hover({ position: { x: fx * box.width, y: fy * box.height } });
       const text = await page.locator(`${T('explain-map')} .readout`).nth(i).textContent();
       const [h, w] = m.grid;
       const [r, c] = [Math.min(h - 1, Math.floor(fy * h)), Math.min(w - 1, Math.floor(fx * w))];

@@ -211,7 +211,7 @@ pub(super) fn explain_card(app: &App, ctx: &Ctx, shown: &Shown) -> Html {
                     </table>
                     <div class="chart">{ svg(&chart) }</div>
                     <button class="button" data-testid="explain-json" onclick={ctx.link().callback(|_| ExportMsg::ExplanationJson)}
-                        title="Download the maps, curves and correlations as explain.json (the format of gattanet explain)">{ "Save JSON" }</button>
+                        title="Download the maps, curves and correlations as explain.json (the format of gattanet explain)">{ "Save the comparison (JSON)" }</button>
                     <p class="hint" data-testid="explain-note">{ format!(
                         "For “{}”, maps at {}. Agreement and class attention come from the inspection above ({}); Grad-CAM (gradients through every pass), occlusion ({}×{} grey patches) and the curves ran on the CPU engine in the page's worker, in {:.1} s. A faithful map makes the probability fall fast when its top pixels are removed (low deletion area) and rise fast when they are inserted into a grey image (high insertion area).",
                         x.class_name, x.layer, if shown.backend == crate::app::backend::EngineKind::WebGpu { "WebGPU" } else { "CPU" },
