@@ -402,14 +402,16 @@ impl App {
         if self.models.current.as_ref().is_some_and(|m| m.entry.name == name) && self.models.seq.is_none() {
             return;
         }
-        let seq = self.seq();
-        self.models.seq = Some(seq);
         if entry.own {
-            if let Some((config, weights)) = self.models.own.clone() {
-                self.start_load(seq, entry, config, weights);
-            }
+            // The own model's bytes are in memory (opened, or read back from the browser's cache).
+            let Some((config, weights)) = self.models.own.clone() else { return };
+            let seq = self.seq();
+            self.models.seq = Some(seq);
+            self.start_load(seq, entry, config, weights);
             return;
         }
+        let seq = self.seq();
+        self.models.seq = Some(seq);
         self.models.load = ModelLoad::Downloading { name: entry.name.clone(), loaded: 0.0, total: entry.bytes.map(|b| b as f64) };
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
@@ -519,13 +521,9 @@ impl App {
     fn status(&self) -> (String, &'static str) {
         match &self.models.load {
             ModelLoad::Downloading { name, loaded, total } => {
-                let pct = total.filter(|t| *t > 0.0).map(|t| format!(" {:.0}%", 100.0 * loaded / t)).unwrap_or_default();
-                return (format!("downloading {name}…{pct}"), "busy");
+                return (format!("downloading {name}…{}", percent_done(*loaded, *total)), "busy")
             }
-            ModelLoad::Reading { loaded, total } => {
-                let pct = total.filter(|t| *t > 0.0).map(|t| format!(" {:.0}%", 100.0 * loaded / t)).unwrap_or_default();
-                return (format!("reading your model…{pct}"), "busy");
-            }
+            ModelLoad::Reading { loaded, total } => return (format!("reading your model…{}", percent_done(*loaded, *total)), "busy"),
             ModelLoad::Building { name } => return (format!("preparing {name}…"), "busy"),
             ModelLoad::Idle => {}
         }
@@ -903,6 +901,11 @@ impl Drop for Interval {
 const WORKER_START_MS: i32 = 45_000;
 /// Worker crashes in a row (without a result in between) before the page stops restarting it.
 const MAX_RESTARTS: u32 = 3;
+
+/// " 42%" of a transfer whose total is known, else nothing.
+fn percent_done(loaded: f64, total: Option<f64>) -> String {
+    total.filter(|t| *t > 0.0).map(|t| format!(" {:.0}%", 100.0 * loaded / t)).unwrap_or_default()
+}
 
 /// The list entry of the user's own model.
 fn own_entry(cfg: &ModelConfig, bytes: usize) -> ModelEntry {

@@ -106,20 +106,8 @@ pub(super) fn model_card(app: &App, ctx: &Ctx) -> Html {
     let current = app.models.current.as_ref().map(|m| m.entry.name.clone());
     let entries = app.models.manifest.clone().unwrap_or_default();
     let progress = match &app.models.load {
-        ModelLoad::Downloading { name, loaded, total } => html! {
-            <div class="progress">
-                <progress max={total.unwrap_or(0.0).max(*loaded).max(1.0).to_string()} value={loaded.to_string()}
-                    aria-label={format!("Downloading {name}")}></progress>
-                <span>{ format!("Downloading {name}: {}{}", human_bytes(*loaded), total.map(|t| format!(" of {}", human_bytes(t))).unwrap_or_default()) }</span>
-            </div>
-        },
-        ModelLoad::Reading { loaded, total } => html! {
-            <div class="progress">
-                <progress max={total.unwrap_or(0.0).max(*loaded).max(1.0).to_string()} value={loaded.to_string()}
-                    aria-label="Reading your model"></progress>
-                <span>{ format!("Reading your model: {}{}", human_bytes(*loaded), total.map(|t| format!(" of {}", human_bytes(t))).unwrap_or_default()) }</span>
-            </div>
-        },
+        ModelLoad::Downloading { name, loaded, total } => progress_bar(&format!("Downloading {name}"), *loaded, *total),
+        ModelLoad::Reading { loaded, total } => progress_bar("Reading your model", *loaded, *total),
         ModelLoad::Building { name } => html! { <div class="progress"><span>{ format!("Preparing {name}…") }</span></div> },
         ModelLoad::Idle => html! {},
     };
@@ -157,6 +145,16 @@ pub(super) fn model_card(app: &App, ctx: &Ctx) -> Html {
             { info.unwrap_or_default() }
             { own_model_row(app, ctx) }
         </section>
+    }
+}
+
+/// Bytes done out of a total (when known), for a download or the reading of a file.
+fn progress_bar(what: &str, loaded: f64, total: Option<f64>) -> Html {
+    html! {
+        <div class="progress">
+            <progress max={total.unwrap_or(0.0).max(loaded).max(1.0).to_string()} value={loaded.to_string()} aria-label={what.to_string()}></progress>
+            <span>{ format!("{what}: {}{}", human_bytes(loaded), total.map(|t| format!(" of {}", human_bytes(t))).unwrap_or_default()) }</span>
+        </div>
     }
 }
 

@@ -8,7 +8,7 @@ use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 use yew::TargetCast;
 
-use super::{svg, Ctx};
+use super::{pointer_fraction, svg, Ctx};
 use crate::app::page::{App, Explained, ExportMsg, RunMsg, Shown, ViewMsg};
 use crate::app::render::{png_data_url, short};
 use crate::explain::{rank_correlation, Method, Saliency};
@@ -60,10 +60,7 @@ fn SaliencyCell(p: &SaliencyCellProps) -> Html {
     let onmousemove = {
         let (map, readout) = (p.map.clone(), readout.clone());
         Callback::from(move |e: MouseEvent| {
-            let el: web_sys::Element = e.target_unchecked_into();
-            let r = el.get_bounding_client_rect();
-            let fx = ((f64::from(e.client_x()) - r.left()) / r.width().max(1.0)) as f32;
-            let fy = ((f64::from(e.client_y()) - r.top()) / r.height().max(1.0)) as f32;
+            let (fx, fy) = pointer_fraction(&e);
             let [h, w] = map.grid;
             let cell = |f: f32, n: usize| ((f.clamp(0.0, 1.0) * n as f32) as usize).min(n.saturating_sub(1));
             let v = value_at(&map.values, h, w, fx, fy);

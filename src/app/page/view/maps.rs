@@ -4,10 +4,9 @@ use std::rc::Rc;
 
 use web_sys::MouseEvent;
 use yew::prelude::*;
-use yew::TargetCast;
 
 use super::results::shown_passes;
-use super::{svg, Ctx};
+use super::{pointer_fraction, svg, Ctx};
 use crate::app::page::tour::Target;
 use crate::app::page::{App, Shown, ViewMsg};
 use crate::app::render::{gradient_css, percent, png_data_url, short, signed};
@@ -132,10 +131,7 @@ fn MapCell(props: &MapCellProps) -> Html {
     let onmousemove = {
         let (props, readout) = (props.clone(), readout.clone());
         Callback::from(move |e: MouseEvent| {
-            let el: web_sys::Element = e.target_unchecked_into();
-            let r = el.get_bounding_client_rect();
-            let fx = ((f64::from(e.client_x()) - r.left()) / r.width().max(1.0)) as f32;
-            let fy = ((f64::from(e.client_y()) - r.top()) / r.height().max(1.0)) as f32;
+            let (fx, fy) = pointer_fraction(&e);
             readout.set(Some(props.readout(fx, fy)));
         })
     };

@@ -58,6 +58,15 @@ impl App {
         }
     }
 }
+/// Where the pointer is over the element under it, as fractions of its width and height.
+fn pointer_fraction(e: &MouseEvent) -> (f32, f32) {
+    let el: web_sys::Element = yew::TargetCast::target_unchecked_into(e);
+    let r = el.get_bounding_client_rect();
+    let fx = ((f64::from(e.client_x()) - r.left()) / r.width().max(1.0)) as f32;
+    let fy = ((f64::from(e.client_y()) - r.top()) / r.height().max(1.0)) as f32;
+    (fx, fy)
+}
+
 fn svg(s: &str) -> Html {
     Html::from_html_unchecked(AttrValue::from(s.trim().to_string()))
 }
